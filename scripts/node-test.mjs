@@ -1,0 +1,38 @@
+#!/usr/bin/env node
+// Runs node:test over every *.test.ts below the given folder, through tsx, with the "source"
+// export condition so workspace packages resolve to their TypeScript sources.
+// Usage: node scripts/node-test.mjs <dir> [--serial] [--match <substring>]
+// FLOTILLA_TEST_NODE picks another node binary (CI runs the unit tests on Node 24 too).
+import { spawnSync } from "node:child_process";
+import { readdirSync } from "node:fs";
+import { join, relative } from "node:path";
+
+const args = process.argv.slice(2);
+const dir = args.find((a) => !a.startsWith("--")) ?? "src";
+const serial = args.includes("--serial");
+const matchIndex = args.indexOf("--match");
+const match = matchIndex >= 0 ? args[matchIndex + 1] : (process.env.FLOTILLA_TEST_MATCH ?? "");
+
+function findTests(folder) {
+  const found = [];
+  for (const entry of readdirSync(folder, { withFileTypes: true })) {
+    if (entry.name === "node_modules" || entry.name === "testdata" || entry.name === "gen") continue;
+    const path = join(folder, entry.name);
+    if (entry.isDirectory()) found.push(...findTests(path));
+    else if (entry.name.endsWith(".test.ts")) found.push(path);
+  }
+  return found;
+}
+
+const files = findTests(dir)
+  .filter((f) => f.includes(match))
+  .sort();
+if (files.length === 0) {
+  console.error(`node-test: no *.test.ts files under ${relative(process.cwd(), dir) || "."}`);
+  process.exit(match ? 0 : 1);
+}
+const node = process.env.FLOTILLA_TEST_NODE || process.execPath;
+const flags = ["--conditions=source", "--import", "tsx", "--test", "--test-reporter=spec"];
+if (serial) flags.push("--test-concurrency=1");
+const run = spawnSync(node, [...flags, ...files], { stdio: "inherit" });
+process.exit(run.status ?? 1);
