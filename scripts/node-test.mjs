@@ -38,7 +38,10 @@ flags.push("--test-reporter=spec", "--test-reporter-destination=stdout");
 // FLOTILLA_TEST_COUNTS names a file that receives {passed, failed, skipped} for this run.
 if (process.env.FLOTILLA_TEST_COUNTS) {
   const reporter = new URL("./count-reporter.mjs", import.meta.url).href;
-  flags.push(`--test-reporter=${reporter}`, `--test-reporter-destination=${process.env.FLOTILLA_TEST_COUNTS}`);
+  flags.push(
+    `--test-reporter=${reporter}`,
+    `--test-reporter-destination=${process.env.FLOTILLA_TEST_COUNTS}`,
+  );
 }
 if (serial) flags.push("--test-concurrency=1");
 const run = spawnSync(node, [...flags, ...files], { stdio: "inherit" });

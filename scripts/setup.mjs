@@ -64,7 +64,10 @@ const systemPackages = [
 
 function findPostgres() {
   if (has("pg_ctl")) return true;
-  return existsSync("/usr/lib/postgresql") && spawnSync("sh", ["-c", "ls /usr/lib/postgresql/*/bin/pg_ctl"], { stdio: "ignore" }).status === 0;
+  return (
+    existsSync("/usr/lib/postgresql") &&
+    spawnSync("sh", ["-c", "ls /usr/lib/postgresql/*/bin/pg_ctl"], { stdio: "ignore" }).status === 0
+  );
 }
 
 function ensureSystemPackages() {
@@ -75,7 +78,9 @@ function ensureSystemPackages() {
   if (missing.length === 0) return;
   const isRoot = process.getuid?.() === 0;
   if (!isRoot || !has("apt-get")) {
-    throw new Error(`missing system packages: ${missing.join(", ")}; install them (Debian: apt-get install ${missing.join(" ")})`);
+    throw new Error(
+      `missing system packages: ${missing.join(", ")}; install them (Debian: apt-get install ${missing.join(" ")})`,
+    );
   }
   step(`system packages: apt-get install ${missing.join(" ")}`);
   run("apt-get", ["update", "-q"]);
@@ -88,12 +93,26 @@ function ensureNode24() {
   const binary = join(root, ".cache", "node24", "node_modules", "node", "bin", "node");
   if (existsSync(binary)) return;
   step(`Node ${NODE_24} binary for the second unit-test run (npm package node@${NODE_24})`);
-  run("npm", ["install", "--prefix", join(root, ".cache", "node24"), "--no-save", "--no-audit", "--no-fund", `node@${NODE_24}`]);
+  run("npm", [
+    "install",
+    "--prefix",
+    join(root, ".cache", "node24"),
+    "--no-save",
+    "--no-audit",
+    "--no-fund",
+    `node@${NODE_24}`,
+  ]);
 }
 
 function ensureTestBinaries() {
   step("test binaries built from Go modules (cached under .cache/; a cold build takes several minutes)");
-  run(process.execPath, ["--conditions=source", "--import", "tsx", join("e2e", "src", "testenv-cli.ts"), "prepare"]);
+  run(process.execPath, [
+    "--conditions=source",
+    "--import",
+    "tsx",
+    join("e2e", "src", "testenv-cli.ts"),
+    "prepare",
+  ]);
 }
 
 try {

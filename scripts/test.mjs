@@ -26,7 +26,10 @@ const phases = [];
 if (wantStatic) {
   phases.push({ name: "lint (biome)", command: ["corepack", "pnpm", "-s", "lint"] });
   phases.push({ name: "typecheck (tsc)", command: ["corepack", "pnpm", "-s", "typecheck"] });
-  phases.push({ name: "generated code is up to date", command: [process.execPath, "scripts/check-generated.mjs"] });
+  phases.push({
+    name: "generated code is up to date",
+    command: [process.execPath, "scripts/check-generated.mjs"],
+  });
 }
 if (wantUnit) {
   for (const pkg of ["proto", "hub", "agent"]) {
@@ -41,7 +44,8 @@ if (wantUnit) {
     phases.push({ name: "Node 24 binary present", failNow: true });
   }
 }
-if (wantE2e) phases.push({ name: `e2e (Node ${process.versions.node})`, cwd: "e2e", tests: true, serial: true });
+if (wantE2e)
+  phases.push({ name: `e2e (Node ${process.versions.node})`, cwd: "e2e", tests: true, serial: true });
 
 const totals = { passed: 0, failed: 0, skipped: 0 };
 const failedPhases = [];
@@ -57,7 +61,11 @@ for (const [index, phase] of phases.entries()) {
     : phase.command;
   const env = { ...corepackEnv, FLOTILLA_TEST_COUNTS: countsFile };
   if (phase.node) env.FLOTILLA_TEST_NODE = phase.node;
-  const result = spawnSync(command[0], command.slice(1), { cwd: join(root, phase.cwd ?? "."), env, stdio: "inherit" });
+  const result = spawnSync(command[0], command.slice(1), {
+    cwd: join(root, phase.cwd ?? "."),
+    env,
+    stdio: "inherit",
+  });
   if (phase.tests && existsSync(countsFile)) {
     const counts = JSON.parse(readFileSync(countsFile, "utf8").trim().split("\n").pop() ?? "{}");
     totals.passed += counts.passed ?? 0;

@@ -6,8 +6,16 @@ const packageJson = createRequire(import.meta.url)("../package.json") as { versi
 type AgentCommand = { name: string; summary: string; plannedIn?: number };
 
 const agentCommands: readonly AgentCommand[] = [
-  { name: "join", summary: "Register this cluster with a hub and keep reconciling (--hub, --token, --ca-hash)", plannedIn: 5 },
-  { name: "run", summary: "Reconcile apps from a directory (one subdirectory per app) or from the hub", plannedIn: 4 },
+  {
+    name: "join",
+    summary: "Register this cluster with a hub and keep reconciling (--hub, --token, --ca-hash)",
+    plannedIn: 5,
+  },
+  {
+    name: "run",
+    summary: "Reconcile apps from a directory (one subdirectory per app) or from the hub",
+    plannedIn: 4,
+  },
   { name: "version", summary: "Print the version" },
 ];
 
@@ -27,7 +35,9 @@ if (!name || name === "--help" || name === "-h" || name === "help") {
   process.stderr.write(`flotilla-agent: unknown command '${name}'\n\n${formatHelp()}`);
   process.exitCode = 2;
 } else if (command.plannedIn) {
-  process.stderr.write(`flotilla-agent ${name}: not available in this version; it is planned in issue #${command.plannedIn}\n`);
+  process.stderr.write(
+    `flotilla-agent ${name}: not available in this version; it is planned in issue #${command.plannedIn}\n`,
+  );
   process.exitCode = 2;
 } else {
   process.stdout.write(`flotilla-agent ${packageJson.version}\n`);

@@ -12,7 +12,14 @@ function captureIo(): CliIo & { out: string[]; err: string[] } {
 }
 
 const table: Command[] = [
-  { path: ["cluster", "list"], summary: "List", run: async (_a, io) => (io.stdout("listed\n"), 0) },
+  {
+    path: ["cluster", "list"],
+    summary: "List",
+    run: async (_a, io) => {
+      io.stdout("listed\n");
+      return 0;
+    },
+  },
   { path: ["cluster"], summary: "Cluster root", plannedIn: 5 },
   {
     path: ["fail"],
@@ -41,7 +48,10 @@ describe("runCli", () => {
   it("refuses a planned command with exit 2 and names the issue", async () => {
     const io = captureIo();
     assert.equal(await runCli("flotilla", table, ["cluster", "get"], io), 2);
-    assert.match(io.err.join(""), /flotilla cluster: not available in this version; it is planned in issue #5/);
+    assert.match(
+      io.err.join(""),
+      /flotilla cluster: not available in this version; it is planned in issue #5/,
+    );
   });
 
   it("reports an unknown command with exit 2", async () => {
@@ -59,7 +69,15 @@ describe("runCli", () => {
   it("lists the commands planned so far in the real table", async () => {
     const io = captureIo();
     await runCli("flotilla", commands, ["--help"], io);
-    for (const name of ["demo", "hub serve", "render", "diff", "cluster token create", "status", "rollout abort"]) {
+    for (const name of [
+      "demo",
+      "hub serve",
+      "render",
+      "diff",
+      "cluster token create",
+      "status",
+      "rollout abort",
+    ]) {
       assert.match(io.out.join(""), new RegExp(`\\n  ${name} `), name);
     }
   });

@@ -22,7 +22,12 @@ export function formatHelp(program: string, table: readonly Command[]): string {
 }
 
 /** Runs one command line and returns the exit code: 0 ok, 1 failed, 2 usage. */
-export async function runCli(program: string, table: readonly Command[], argv: string[], io: CliIo): Promise<number> {
+export async function runCli(
+  program: string,
+  table: readonly Command[],
+  argv: string[],
+  io: CliIo,
+): Promise<number> {
   if (argv.length === 0 || argv[0] === "--help" || argv[0] === "-h" || argv[0] === "help") {
     io.stdout(formatHelp(program, table));
     return 0;
