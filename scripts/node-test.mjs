@@ -4,7 +4,7 @@
 // Usage: node scripts/node-test.mjs <dir> [--serial] [--match <substring>]
 // FLOTILLA_TEST_NODE picks another node binary (CI runs the unit tests on Node 24 too).
 import { spawnSync } from "node:child_process";
-import { readdirSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join, relative } from "node:path";
 
 const args = process.argv.slice(2);
@@ -44,5 +44,16 @@ if (process.env.FLOTILLA_TEST_COUNTS) {
   );
 }
 if (serial) flags.push("--test-concurrency=1");
-const run = spawnSync(node, [...flags, ...files], { stdio: "inherit" });
+// `pnpm -s testenv prepare` records the test binaries it built; tests find the real kustomize,
+// helm and nats-server through these variables (an explicit setting wins).
+const env = { ...process.env };
+const toolsFile = new URL("../.cache/tools.json", import.meta.url);
+if (existsSync(toolsFile)) {
+  const tools = JSON.parse(readFileSync(toolsFile, "utf8"));
+  env.FLOTILLA_KUSTOMIZE ??= tools.kustomize;
+  env.FLOTILLA_HELM ??= tools.helm;
+  env.FLOTILLA_NATS_SERVER ??= tools["nats-server"];
+  env.FLOTILLA_TESTENV_BIN ??= tools.testenv;
+}
+const run = spawnSync(node, [...flags, ...files], { stdio: "inherit", env });
 process.exit(run.status ?? 1);

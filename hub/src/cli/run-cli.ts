@@ -50,8 +50,9 @@ export async function runCli(
   try {
     return await command.run(rest, io);
   } catch (error) {
-    if (error instanceof UsageError) {
-      io.stderr(`${name}: ${error.message}\nUsage: ${command.usage ?? name}\n`);
+    const parseError = (error as { code?: string }).code?.startsWith("ERR_PARSE_ARGS");
+    if (error instanceof UsageError || parseError) {
+      io.stderr(`${name}: ${(error as Error).message}\nUsage: ${command.usage ?? name}\n`);
       return 2;
     }
     throw error;
