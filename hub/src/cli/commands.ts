@@ -1,5 +1,7 @@
 import { createRequire } from "node:module";
 import type { Command } from "./command.js";
+import { diffCommand } from "./diff-command.js";
+import { renderCommand } from "./render-command.js";
 
 const packageJson = createRequire(import.meta.url)("../../package.json") as { version: string };
 
@@ -16,18 +18,8 @@ export const commands: readonly Command[] = [
     plannedIn: 5,
   },
   { path: ["login"], summary: "Save the hub URL, API token and CA to a context file", plannedIn: 5 },
-  {
-    path: ["render"],
-    summary: "Resolve a fleet repository into per-cluster apps and objects",
-    usage: "flotilla render --repo <dir|url> --path <root> --clusters <clusters.yaml> [-o json|yaml|table]",
-    plannedIn: 3,
-  },
-  {
-    path: ["diff"],
-    summary: "Show per cluster which objects a change adds, changes or removes",
-    usage: "flotilla diff --repo <dir|url> --path <root> --clusters <clusters.yaml> --from <rev> --to <rev>",
-    plannedIn: 3,
-  },
+  renderCommand,
+  diffCommand,
   {
     path: ["cluster", "token", "create"],
     summary: "Create a bootstrap token and print the join command",

@@ -154,6 +154,17 @@ describe("git source over a local repository", () => {
     assert.equal(await source.resolveRevision(`file://${repo.dir}/`, second), second);
   });
 
+  it("follows git's ancestry suffixes ~N and ^N", async () => {
+    const { first, second } = shas as { first: string; second: string };
+    assert.equal(await source.resolveRevision(repo.dir, "HEAD~1"), first);
+    assert.equal(await source.resolveRevision(repo.dir, "main^"), first);
+    assert.equal(await source.resolveRevision(repo.dir, "v2~0"), second);
+    await assert.rejects(
+      source.resolveRevision(repo.dir, "HEAD~2"),
+      isSourceError("revision", /past the first commit/),
+    );
+  });
+
   it("reports an unknown revision, and refuses a malformed one", async () => {
     await assert.rejects(source.resolveRevision(repo.dir, "no-such-branch"), isSourceError("revision"));
     await assert.rejects(source.resolveRevision(repo.dir, "a".repeat(40)), isSourceError("revision"));

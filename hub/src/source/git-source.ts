@@ -467,7 +467,25 @@ export function openGitSource(config: SourceConfig): GitSource {
 
     async resolveRevision(url, revision = "") {
       const { repo, label } = findRepo(url);
-      return resolveIn(repo, revision, label);
+      // Git's ancestry suffixes, as in `flotilla diff --from HEAD~1`: `~N` follows first parents,
+      // `^N` picks the Nth parent (`^` = `^1`).
+      const suffix = /(?:[~^]\d*)+$/.exec(revision);
+      if (!suffix || suffix.index === 0) return resolveIn(repo, revision, label);
+      let commit = await resolveIn(repo, revision.slice(0, suffix.index), label);
+      for (const [, op, digits] of suffix[0].matchAll(/([~^])(\d*)/g)) {
+        const count = digits === "" ? 1 : Number(digits);
+        const steps = op === "~" ? count : 1;
+        const parentIndex = op === "~" ? 0 : count - 1;
+        if (op === "^" && count === 0) continue;
+        for (let step = 0; step < steps; step++) {
+          const { commit: parsed } = await git.readCommit({ ...repo.store, oid: commit });
+          const parent = parsed.parent[step === steps - 1 ? parentIndex : 0];
+          if (!parent)
+            throw new SourceError(`${label}: revision "${revision}" goes past the first commit`, "revision");
+          commit = parent;
+        }
+      }
+      return commit;
     },
 
     async checkout(url, commit) {
