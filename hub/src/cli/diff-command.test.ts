@@ -1,43 +1,11 @@
 import assert from "node:assert/strict";
-import { join } from "node:path";
 import { before, describe, it } from "node:test";
 import type { FleetDiff } from "../plan/diff-resolutions.js";
-import { FIXTURE_REPOS_DIR, useFixtureRepo, useTempDirs } from "../resolve/fixture-repo.js";
+import { useFixtureRepo } from "../resolve/fixture-repo.js";
 import type { Problem } from "../resolve/problem.js";
-import type { CliIo } from "./command.js";
-import { commands } from "./commands.js";
-import { runCli } from "./run-cli.js";
+import { CLUSTERS_FILE, EXAMPLES_URL, useCli } from "./use-cli.js";
 
-const EXAMPLES_URL = "https://github.com/argoproj/argocd-example-apps";
-const CLUSTERS_FILE = join(FIXTURE_REPOS_DIR, "argocd-example-apps", "clusters.yaml");
-
-type CliRun = { code: number; out: string; err: string };
 type DiffDocument = FleetDiff & { from: string; to: string; problems: { from: Problem[]; to: Problem[] } };
-
-/** Runs `flotilla <args>` in-process with captured output, real tools and a cache of its own. */
-function useCli(): (...args: string[]) => Promise<CliRun> {
-  const tempDir = useTempDirs("flotilla-cli");
-  let cacheDir = "";
-  before(async () => {
-    cacheDir = await tempDir();
-  });
-  return async (...args) => {
-    const out: string[] = [];
-    const err: string[] = [];
-    const io: CliIo = {
-      stdout: (text) => out.push(text),
-      stderr: (text) => err.push(text),
-      env: {
-        FLOTILLA_KUSTOMIZE: process.env.FLOTILLA_KUSTOMIZE,
-        FLOTILLA_HELM: process.env.FLOTILLA_HELM,
-        FLOTILLA_CACHE_DIR: cacheDir,
-      },
-      isTty: false,
-    };
-    const code = await runCli("flotilla", commands, args, io);
-    return { code, out: out.join(""), err: err.join("") };
-  };
-}
 
 describe("flotilla diff", () => {
   const repo = useFixtureRepo({ fixture: "argocd-example-apps" });

@@ -3,7 +3,13 @@ import { diffResolutions, type FleetDiff } from "../plan/diff-resolutions.js";
 import { resolveFleet } from "../resolve/resolve-fleet.js";
 import type { Command } from "./command.js";
 import { UsageError } from "./command.js";
-import { openResolveDeps, readFleetFlags, resolveRootRevision, rootOf } from "./fleet-flags.js";
+import {
+  FLEET_FLAG_OPTIONS,
+  openResolveDeps,
+  readFleetFlags,
+  resolveRootRevision,
+  rootOf,
+} from "./fleet-flags.js";
 import { readOutput } from "./render-command.js";
 
 const SIGNS = { added: "+", changed: "~", removed: "-" } as const;
@@ -55,14 +61,10 @@ export const diffCommand: Command = {
     const { values } = parseArgs({
       args,
       options: {
-        repo: { type: "string" },
-        path: { type: "string" },
-        clusters: { type: "string" },
+        ...FLEET_FLAG_OPTIONS,
         from: { type: "string" },
         to: { type: "string" },
-        "repo-map": { type: "string", multiple: true },
         "exit-code": { type: "boolean", default: false },
-        output: { type: "string", short: "o" },
       },
       strict: true,
     });

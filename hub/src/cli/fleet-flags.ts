@@ -17,6 +17,15 @@ export type FleetFlags = {
   repoMaps: { from: string; to: string }[];
 };
 
+/** parseArgs options of the flags `render` and `diff` share. */
+export const FLEET_FLAG_OPTIONS = {
+  repo: { type: "string" },
+  path: { type: "string" },
+  clusters: { type: "string" },
+  "repo-map": { type: "string", multiple: true },
+  output: { type: "string", short: "o" },
+} as const;
+
 export function readFleetFlags(values: {
   repo?: string;
   path?: string;

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 import { readProcessEnv } from "../config.js";
 import { commands } from "./commands.js";
-import { runCli } from "./run-cli.js";
+import { describeError, runCli } from "./run-cli.js";
 
 const io = {
   stdout: (text: string) => process.stdout.write(text),
@@ -15,14 +15,4 @@ try {
 } catch (error) {
   process.stderr.write(`flotilla: ${describeError(error)}\n`);
   process.exitCode = 1;
-}
-
-/** The message and its causes, outermost first: "cannot read X: repo Y: connection refused". */
-function describeError(error: unknown): string {
-  const parts: string[] = [];
-  for (let e: unknown = error; e !== undefined && parts.length < 5; e = (e as { cause?: unknown }).cause) {
-    parts.push(e instanceof Error ? e.message : String(e));
-    if (!(e instanceof Error)) break;
-  }
-  return parts.join(": ");
 }

@@ -1,50 +1,12 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { before, describe, it } from "node:test";
+import { describe, it } from "node:test";
 import { parse } from "yaml";
-import { FIXTURE_REPOS_DIR, useFixtureRepo, useTempDirs } from "../resolve/fixture-repo.js";
+import { useFixtureRepo } from "../resolve/fixture-repo.js";
 import { TRACKING_ANNOTATION } from "../resolve/tracking.js";
-import type { CliIo } from "./command.js";
-import { commands } from "./commands.js";
 import type { RenderDocument } from "./render-command.js";
-import { runCli } from "./run-cli.js";
-
-const EXAMPLES_URL = "https://github.com/argoproj/argocd-example-apps";
-const CLUSTERS_FILE = join(FIXTURE_REPOS_DIR, "argocd-example-apps", "clusters.yaml");
-
-type CliRun = { code: number; out: string; err: string };
-
-/** Runs `flotilla <args>` in-process with captured output, real tools and a cache of its own. */
-function useCli(): (...args: string[]) => Promise<CliRun> {
-  const tempDir = useTempDirs("flotilla-cli");
-  let cacheDir = "";
-  before(async () => {
-    cacheDir = await tempDir();
-  });
-  return async (...args) => {
-    const out: string[] = [];
-    const err: string[] = [];
-    const io: CliIo = {
-      stdout: (text) => out.push(text),
-      stderr: (text) => err.push(text),
-      env: {
-        FLOTILLA_KUSTOMIZE: process.env.FLOTILLA_KUSTOMIZE,
-        FLOTILLA_HELM: process.env.FLOTILLA_HELM,
-        FLOTILLA_CACHE_DIR: cacheDir,
-      },
-      isTty: false,
-    };
-    const code = await runCli("flotilla", commands, args, io);
-    return { code, out: out.join(""), err: err.join("") };
-  };
-}
-
-/** The message of an error and its causes, as main.ts prints it. */
-function describeError(error: unknown): string {
-  const parts: string[] = [];
-  for (let e: unknown = error; e instanceof Error; e = e.cause) parts.push(e.message);
-  return parts.join(": ");
-}
+import { describeError } from "./run-cli.js";
+import { CLUSTERS_FILE, type CliRun, EXAMPLES_URL, useCli } from "./use-cli.js";
 
 describe("flotilla render", () => {
   const repo = useFixtureRepo({ fixture: "argocd-example-apps" });

@@ -4,7 +4,13 @@ import type { KubeObject } from "../render/kube-object.js";
 import { type FleetResolution, resolveFleet } from "../resolve/resolve-fleet.js";
 import type { Command } from "./command.js";
 import { UsageError } from "./command.js";
-import { openResolveDeps, readFleetFlags, resolveRootRevision, rootOf } from "./fleet-flags.js";
+import {
+  FLEET_FLAG_OPTIONS,
+  openResolveDeps,
+  readFleetFlags,
+  resolveRootRevision,
+  rootOf,
+} from "./fleet-flags.js";
 
 const OUTPUTS = ["json", "yaml", "table"] as const;
 type Output = (typeof OUTPUTS)[number];
@@ -89,13 +95,9 @@ export const renderCommand: Command = {
     const { values } = parseArgs({
       args,
       options: {
-        repo: { type: "string" },
-        path: { type: "string" },
-        clusters: { type: "string" },
+        ...FLEET_FLAG_OPTIONS,
         revision: { type: "string" },
-        "repo-map": { type: "string", multiple: true },
         manifests: { type: "boolean", default: false },
-        output: { type: "string", short: "o" },
       },
       strict: true,
     });

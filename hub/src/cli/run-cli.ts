@@ -58,3 +58,13 @@ export async function runCli(
     throw error;
   }
 }
+
+/** The message and its causes, outermost first: "cannot read X: repo Y: connection refused". */
+export function describeError(error: unknown): string {
+  const parts: string[] = [];
+  for (let e: unknown = error; e !== undefined && parts.length < 5; e = (e as { cause?: unknown }).cause) {
+    parts.push(e instanceof Error ? e.message : String(e));
+    if (!(e instanceof Error)) break;
+  }
+  return parts.join(": ");
+}
