@@ -7,12 +7,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
 import { inspect, promisify } from "node:util";
-import {
-  type GitSource,
-  openGitSource,
-  type SourceConfig,
-  SourceError,
-} from "@flotilla/hub/source/git-source";
+import { isSourceError } from "@flotilla/hub/source/assert-source-error";
+import { type GitSource, openGitSource, type SourceConfig } from "@flotilla/hub/source/git-source";
 import { useGitServer } from "./harness/git-server.js";
 
 const run = promisify(execFile);
@@ -29,15 +25,6 @@ async function makeCacheDir(): Promise<string> {
 
 async function openSource(config: Omit<SourceConfig, "cacheDir">): Promise<GitSource> {
   return openGitSource({ cacheDir: await makeCacheDir(), ...config });
-}
-
-function isSourceError(reason: SourceError["reason"], pattern?: RegExp) {
-  return (error: unknown) => {
-    assert.ok(error instanceof SourceError, `expected a SourceError, got ${String(error)}`);
-    assert.equal(error.reason, reason, error.message);
-    if (pattern) assert.match(error.message, pattern);
-    return true;
-  };
 }
 
 /** Every file below `dir`, recursively, as text. */

@@ -5,7 +5,8 @@ import { createServer, type Server } from "node:net";
 import { tmpdir } from "node:os";
 import { basename, dirname, join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { type GitSource, openGitSource, type SourceConfig, SourceError } from "./git-source.js";
+import { isSourceError } from "./assert-source-error.js";
+import { type GitSource, openGitSource, type SourceConfig } from "./git-source.js";
 
 // 2024-01-01T00:00:00Z; every git command advances the clock a second, so shas are the same on every run.
 const EPOCH_S = 1_704_067_200;
@@ -97,15 +98,6 @@ async function startSilentServer(): Promise<{
       for (const socket of sockets) socket.destroy();
       await new Promise<void>((resolve) => server.close(() => resolve()));
     },
-  };
-}
-
-function isSourceError(reason: SourceError["reason"], pattern?: RegExp) {
-  return (error: unknown) => {
-    assert.ok(error instanceof SourceError, `expected a SourceError, got ${String(error)}`);
-    assert.equal(error.reason, reason, error.message);
-    if (pattern) assert.match(error.message, pattern);
-    return true;
   };
 }
 
