@@ -1,5 +1,7 @@
 #!/usr/bin/env node
 import { createRequire } from "node:module";
+import { runAgentCommand, runUsage, UsageError } from "./cli/run-command.js";
+import { readProcessEnv } from "./config.js";
 
 const packageJson = createRequire(import.meta.url)("../package.json") as { version: string };
 
@@ -13,8 +15,7 @@ const agentCommands: readonly AgentCommand[] = [
   },
   {
     name: "run",
-    summary: "Reconcile apps from a directory (one subdirectory per app) or from the hub",
-    plannedIn: 4,
+    summary: "Reconcile apps from a directory (one subdirectory per app) and the persisted state",
   },
   { name: "version", summary: "Print the version" },
 ];
@@ -39,6 +40,30 @@ if (!name || name === "--help" || name === "-h" || name === "help") {
     `flotilla-agent ${name}: not available in this version; it is planned in issue #${command.plannedIn}\n`,
   );
   process.exitCode = 2;
+} else if (name === "run") {
+  const argv = process.argv.slice(3);
+  if (argv.includes("--help") || argv.includes("-h")) {
+    process.stdout.write(`Usage: ${runUsage}\n`);
+  } else {
+    const controller = new AbortController();
+    for (const signal of ["SIGINT", "SIGTERM"] as const) process.once(signal, () => controller.abort());
+    const io = {
+      stdout: (text: string) => process.stdout.write(text),
+      stderr: (text: string) => process.stderr.write(text),
+      env: readProcessEnv(),
+      signal: controller.signal,
+    };
+    try {
+      process.exitCode = await runAgentCommand(argv, io);
+    } catch (error) {
+      const usage =
+        error instanceof UsageError || (error as { code?: string }).code?.startsWith("ERR_PARSE_ARGS");
+      process.stderr.write(
+        `flotilla-agent run: ${(error as Error).message}\n${usage ? `Usage: ${runUsage}\n` : ""}`,
+      );
+      process.exitCode = usage ? 2 : 1;
+    }
+  }
 } else {
   process.stdout.write(`flotilla-agent ${packageJson.version}\n`);
 }

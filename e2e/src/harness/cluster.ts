@@ -27,6 +27,12 @@ export interface Cluster {
   /** Pids of the processes this cluster runs; the last three only with `workloads`. */
   pids: { etcd: number; apiserver: number; controllerManager?: number; scheduler?: number; kwok?: number };
   /**
+   * Stops kube-apiserver (SIGTERM, as in a control-plane upgrade), waits `downMs` while clients
+   * see connection refused, then starts it again on the same port with the same certificates and
+   * etcd data, and resolves once it is ready. `pids.apiserver` is updated.
+   */
+  restartApiserver(downMs?: number): Promise<void>;
+  /**
    * Stops the processes this cluster started (SIGTERM, then SIGKILL after a grace period), waits
    * for them to exit and removes `dir`. Safe to call more than once.
    */
@@ -139,25 +145,32 @@ export async function startCluster(opts: StartClusterOptions = {}): Promise<Clus
     // default) has created their namespace's ServiceAccount. With workloads, no node lifecycle
     // controller runs to lift the not-ready taint that TaintNodesByCondition puts on kwok's Node.
     const disabledAdmission = opts.workloads ? "ServiceAccount,TaintNodesByCondition" : "ServiceAccount";
-    const apiserver = await startWithFreePorts(1, async ([securePort]) => {
-      const proc = spawnComponent(binaryPath, "kube-apiserver", logPathOf("kube-apiserver"), [
-        `--etcd-servers=${etcd.url}`,
-        "--bind-address=127.0.0.1",
-        "--advertise-address=127.0.0.1",
-        `--secure-port=${securePort}`,
-        `--cert-dir=${paths.certDir}`,
-        "--service-cluster-ip-range=10.0.0.0/24",
-        "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
-        `--service-account-key-file=${paths.serviceAccountKey}`,
-        `--service-account-signing-key-file=${paths.serviceAccountKey}`,
-        `--token-auth-file=${paths.tokenFile}`,
-        "--authorization-mode=RBAC",
-        "--allow-privileged=true",
-        `--disable-admission-plugins=${disabledAdmission}`,
-        // No kubelets: nothing should rewrite the kubernetes Service endpoints.
-        "--endpoint-reconciler-type=none",
-        "--profiling=false",
-      ]);
+    const apiserverArgs = (securePort: number) => [
+      `--etcd-servers=${etcd.url}`,
+      "--bind-address=127.0.0.1",
+      "--advertise-address=127.0.0.1",
+      `--secure-port=${securePort}`,
+      `--cert-dir=${paths.certDir}`,
+      "--service-cluster-ip-range=10.0.0.0/24",
+      "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
+      `--service-account-key-file=${paths.serviceAccountKey}`,
+      `--service-account-signing-key-file=${paths.serviceAccountKey}`,
+      `--token-auth-file=${paths.tokenFile}`,
+      "--authorization-mode=RBAC",
+      "--allow-privileged=true",
+      `--disable-admission-plugins=${disabledAdmission}`,
+      // No kubelets: nothing should rewrite the kubernetes Service endpoints.
+      "--endpoint-reconciler-type=none",
+      "--profiling=false",
+    ];
+    const apiserver = await startWithFreePorts(1, async ([port]) => {
+      const securePort = port ?? 0;
+      const proc = spawnComponent(
+        binaryPath,
+        "kube-apiserver",
+        logPathOf("kube-apiserver"),
+        apiserverArgs(securePort),
+      );
       started.push(proc);
       const server = `https://127.0.0.1:${securePort}`;
       const caCertPath = join(paths.certDir, "apiserver.crt");
@@ -190,6 +203,16 @@ export async function startCluster(opts: StartClusterOptions = {}): Promise<Clus
     }
 
     let stopping: Promise<void> | undefined;
+    const pids: Cluster["pids"] = {
+      etcd: pidOf(etcd.proc),
+      apiserver: pidOf(apiserver.proc),
+      ...(workloads && {
+        controllerManager: pidOf(workloads.controllerManager),
+        scheduler: pidOf(workloads.scheduler),
+        kwok: pidOf(workloads.kwok),
+      }),
+    };
+    let apiserverProc = apiserver.proc;
     return {
       name,
       server: apiserver.server,
@@ -198,14 +221,26 @@ export async function startCluster(opts: StartClusterOptions = {}): Promise<Clus
       token,
       caCertPath: apiserver.caCertPath,
       dir,
-      pids: {
-        etcd: pidOf(etcd.proc),
-        apiserver: pidOf(apiserver.proc),
-        ...(workloads && {
-          controllerManager: pidOf(workloads.controllerManager),
-          scheduler: pidOf(workloads.scheduler),
-          kwok: pidOf(workloads.kwok),
-        }),
+      pids,
+      async restartApiserver(downMs = 0) {
+        await stopProcess(apiserverProc);
+        await new Promise((resolve) => setTimeout(resolve, downMs));
+        const port = Number(new URL(apiserver.server).port);
+        const index = started.indexOf(apiserverProc);
+        apiserverProc = spawnComponent(
+          binaryPath,
+          "kube-apiserver",
+          logPathOf("kube-apiserver"),
+          apiserverArgs(port),
+        );
+        started.splice(index, 1, apiserverProc);
+        pids.apiserver = pidOf(apiserverProc);
+        const restartDeadline = Date.now() + readyTimeoutMs;
+        const ready = await waitUntil(restartDeadline, readyTimeoutMs, [apiserverProc], () =>
+          isApiserverReady(apiserver.server, apiserver.caCertPath, token),
+        );
+        if (!ready)
+          throw new Error(`cluster ${name}: kube-apiserver did not come back on ${apiserver.server}`);
       },
       stop() {
         stopping ??= (async () => {

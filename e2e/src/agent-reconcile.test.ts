@@ -1,0 +1,365 @@
+// The agent against a real kube-apiserver with controllers and kwok (issue #4): sync, no-op
+// resync, change, drift with and without self-heal, prune, waves and hooks, CRDs, restarts.
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { after, before, describe, it } from "node:test";
+import { loadDesiredDir } from "@flotilla/agent/desired/load-desired-dir";
+import { createFileStateStore } from "@flotilla/agent/desired/state-store";
+import { assessResourceHealth } from "@flotilla/agent/health/assess-health";
+import type { KubeClient } from "@flotilla/agent/kube/kube-client";
+import type { AppStatus } from "@flotilla/agent/reconcile/app-status";
+import { createReconciler, type Reconciler } from "@flotilla/agent/reconcile/reconciler";
+import { adminKube, makeTempDir, runAgentOnce, waitFor, writeDesiredDir } from "./harness/agent.js";
+import { useClusters } from "./harness/cluster.js";
+
+const guestbookDeployment = (replicas: number, image = "gcr.io/heptio-images/ks-guestbook-demo:0.2") => ({
+  apiVersion: "apps/v1",
+  kind: "Deployment",
+  metadata: { name: "guestbook-ui" },
+  spec: {
+    replicas,
+    revisionHistoryLimit: 3,
+    selector: { matchLabels: { app: "guestbook-ui" } },
+    template: {
+      metadata: { labels: { app: "guestbook-ui" } },
+      spec: { containers: [{ name: "guestbook-ui", image, ports: [{ containerPort: 80 }] }] },
+    },
+  },
+});
+
+const guestbookService = {
+  apiVersion: "v1",
+  kind: "Service",
+  metadata: { name: "guestbook-ui" },
+  spec: { ports: [{ port: 80, targetPort: 80 }], selector: { app: "guestbook-ui" } },
+};
+
+const configMap = (name: string, data: Record<string, string>, annotations: Record<string, string> = {}) => ({
+  apiVersion: "v1",
+  kind: "ConfigMap",
+  metadata: { name, annotations },
+  data,
+});
+
+function resultsOf(
+  run: { json: { apps: { name: string; resources: { kind: string; name: string; result: string }[] }[] } },
+  app: string,
+) {
+  const found = run.json.apps.find((a) => a.name === app);
+  assert.ok(found, `app ${app} in the output`);
+  return Object.fromEntries(found.resources.map((r) => [`${r.kind}/${r.name}`, r.result]));
+}
+
+async function resourceVersionOf(
+  kube: KubeClient,
+  apiVersion: string,
+  kind: string,
+  namespace: string,
+  name: string,
+) {
+  const group = apiVersion.includes("/") ? (apiVersion.split("/")[0] ?? "") : "";
+  const live = await kube.get(apiVersion, { group, kind, namespace, name });
+  return live?.metadata.resourceVersion;
+}
+
+describe("agent reconcile against a real cluster", () => {
+  const clusters = useClusters(1, { workloads: true });
+  let desired: { path: string; remove(): Promise<void> };
+  let state: { path: string; remove(): Promise<void> };
+  const stateFile = () => join(state.path, "state.json");
+
+  before(async () => {
+    desired = await makeTempDir("flotilla-desired-");
+    state = await makeTempDir("flotilla-state-");
+  });
+  after(async () => {
+    await desired?.remove();
+    await state?.remove();
+  });
+
+  const once = (extra: string[] = []) =>
+    runAgentOnce(clusters()[0]?.kubeconfigPath ?? "", [
+      "--desired-dir",
+      desired.path,
+      "--state-file",
+      stateFile(),
+      ...extra,
+    ]);
+
+  it("syncs a new app into a namespace it creates, and reports every object created, Synced and Healthy", async () => {
+    await writeDesiredDir(desired.path, {
+      guestbook: {
+        "app.yaml": {
+          namespace: "guestbook",
+          syncPolicy: { automated: { prune: true, selfHeal: true }, syncOptions: ["CreateNamespace=true"] },
+        },
+        "guestbook-ui-deployment.yaml": guestbookDeployment(1),
+        "guestbook-ui-svc.yaml": guestbookService,
+      },
+    });
+    const run = await once();
+    assert.equal(run.code, 0, `${run.stdout}\n${run.stderr}`);
+    const [app] = run.json.apps;
+    assert.equal(app?.name, "guestbook");
+    assert.equal(app?.sync, "Synced");
+    assert.equal(app?.health, "Healthy");
+    assert.deepEqual(resultsOf(run, "guestbook"), {
+      "Deployment/guestbook-ui": "created",
+      "Service/guestbook-ui": "created",
+    });
+    for (const resource of app?.resources ?? []) {
+      assert.equal(resource.namespace, "guestbook");
+      assert.equal(resource.health, "Healthy");
+    }
+    const live = await adminKube(clusters()[0] as never).get("apps/v1", {
+      group: "apps",
+      kind: "Deployment",
+      namespace: "guestbook",
+      name: "guestbook-ui",
+    });
+    assert.equal(
+      live?.metadata.annotations?.["argocd.argoproj.io/tracking-id"],
+      "guestbook:apps/Deployment:guestbook/guestbook-ui",
+    );
+  });
+
+  it("makes no write on a no-op resync after a restart, and leaves every resourceVersion as it was", async () => {
+    const kube = adminKube(clusters()[0] as never);
+    const before = await resourceVersionOf(kube, "apps/v1", "Deployment", "guestbook", "guestbook-ui");
+    const beforeSvc = await resourceVersionOf(kube, "v1", "Service", "guestbook", "guestbook-ui");
+    // A new reconciler over the same state file: the agent's own restart.
+    const agentKube = adminKube(clusters()[0] as never);
+    const reconciler = createReconciler({
+      kube: agentKube,
+      store: createFileStateStore(stateFile()),
+      assessHealth: assessResourceHealth,
+    });
+    try {
+      await reconciler.start();
+      const { apps } = await loadDesiredDir(desired.path);
+      await reconciler.setDesired(apps);
+      const [status] = await reconciler.reconcileAll();
+      assert.equal(status?.sync, "Synced");
+      assert.deepEqual(
+        status?.resources.map((r) => r.result),
+        ["unchanged", "unchanged"],
+      );
+      assert.equal(agentKube.requestCounts().writes, 0, "writes to the API server on a no-op resync");
+    } finally {
+      await reconciler.stop();
+    }
+    assert.equal(await resourceVersionOf(kube, "apps/v1", "Deployment", "guestbook", "guestbook-ui"), before);
+    assert.equal(await resourceVersionOf(kube, "v1", "Service", "guestbook", "guestbook-ui"), beforeSvc);
+  });
+
+  it("configures only the object that changed", async () => {
+    await writeDesiredDir(desired.path, {
+      guestbook: {
+        "app.yaml": {
+          namespace: "guestbook",
+          syncPolicy: { automated: { prune: true, selfHeal: true }, syncOptions: ["CreateNamespace=true"] },
+        },
+        "guestbook-ui-deployment.yaml": guestbookDeployment(2),
+        "guestbook-ui-svc.yaml": guestbookService,
+      },
+    });
+    const run = await once();
+    assert.equal(run.code, 0, `${run.stdout}\n${run.stderr}`);
+    assert.deepEqual(resultsOf(run, "guestbook"), {
+      "Deployment/guestbook-ui": "configured",
+      "Service/guestbook-ui": "unchanged",
+    });
+  });
+});
+
+describe("agent self-heal, prune and ordering against a real cluster", () => {
+  const clusters = useClusters(1, { workloads: true });
+  let desired: { path: string; remove(): Promise<void> };
+  let state: { path: string; remove(): Promise<void> };
+  let reconciler: Reconciler | undefined;
+  const statuses = new Map<string, AppStatus>();
+
+  before(async () => {
+    desired = await makeTempDir("flotilla-desired-");
+    state = await makeTempDir("flotilla-state-");
+  });
+  after(async () => {
+    await reconciler?.stop();
+    await desired?.remove();
+    await state?.remove();
+  });
+
+  async function startAgent() {
+    const kube = adminKube(clusters()[0] as never);
+    reconciler = createReconciler({
+      kube,
+      store: createFileStateStore(join(state.path, "state.json")),
+      assessHealth: assessResourceHealth,
+      debounceMs: 100,
+      pollIntervalMs: 250,
+      selfHealBackoff: { initialMs: 100, factor: 2, maxMs: 1_000 },
+      onStatus: (status) => statuses.set(status.name, status),
+    });
+    await reconciler.start();
+    return reconciler;
+  }
+
+  async function load() {
+    const { apps, problems } = await loadDesiredDir(desired.path);
+    assert.deepEqual(problems, []);
+    await reconciler?.setDesired(apps);
+    return reconciler?.reconcileAll() ?? [];
+  }
+
+  it("reverts drift when self-heal is on and only reports it when self-heal is off", async () => {
+    await startAgent();
+    await writeDesiredDir(desired.path, {
+      healed: {
+        "app.yaml": {
+          namespace: "heal",
+          syncPolicy: { automated: { selfHeal: true }, syncOptions: ["CreateNamespace=true"] },
+        },
+        "cm.yaml": configMap("settings", { mode: "gitops" }),
+      },
+      reported: {
+        "app.yaml": {
+          namespace: "report",
+          syncPolicy: { automated: { selfHeal: false }, syncOptions: ["CreateNamespace=true"] },
+        },
+        "cm.yaml": configMap("settings", { mode: "gitops" }),
+      },
+    });
+    const first = await load();
+    assert.deepEqual(first.map((s) => [s.name, s.sync]).sort(), [
+      ["healed", "Synced"],
+      ["reported", "Synced"],
+    ]);
+
+    const kube = adminKube(clusters()[0] as never);
+    for (const namespace of ["heal", "report"]) {
+      await kube.apply(
+        {
+          apiVersion: "v1",
+          kind: "ConfigMap",
+          metadata: { name: "settings", namespace },
+          data: { mode: "hand-edited" },
+        },
+        { fieldManager: "kubectl-edit", force: true },
+      );
+    }
+    await waitFor("the healed ConfigMap to be reverted", async () => {
+      const live = await kube.get("v1", {
+        group: "",
+        kind: "ConfigMap",
+        namespace: "heal",
+        name: "settings",
+      });
+      return (live?.data as Record<string, string> | undefined)?.mode === "gitops" ? true : undefined;
+    });
+    const reported = await waitFor("the drift to be reported OutOfSync", async () =>
+      statuses.get("reported")?.sync === "OutOfSync" ? statuses.get("reported") : undefined,
+    );
+    assert.match(reported.resources[0]?.message ?? "", /data/);
+    const live = await kube.get("v1", {
+      group: "",
+      kind: "ConfigMap",
+      namespace: "report",
+      name: "settings",
+    });
+    assert.equal(
+      (live?.data as Record<string, string> | undefined)?.mode,
+      "hand-edited",
+      "self-heal off must not revert",
+    );
+  });
+
+  it("prunes an object no longer declared, keeps one marked Prune=false and reports it", async () => {
+    await writeDesiredDir(desired.path, {
+      pruning: {
+        "app.yaml": {
+          namespace: "pruning",
+          syncPolicy: { automated: { prune: true }, syncOptions: ["CreateNamespace=true"] },
+        },
+        "objects.yaml": [
+          configMap("kept", { a: "1" }),
+          configMap("dropped", { b: "2" }),
+          configMap("protected", { c: "3" }, { "argocd.argoproj.io/sync-options": "Prune=false" }),
+        ],
+      },
+    });
+    await load();
+    await writeDesiredDir(desired.path, {
+      pruning: {
+        "app.yaml": {
+          namespace: "pruning",
+          syncPolicy: { automated: { prune: true }, syncOptions: ["CreateNamespace=true"] },
+        },
+        "objects.yaml": [configMap("kept", { a: "1" })],
+      },
+    });
+    const statusesAfter = await load();
+    const pruning = statusesAfter.find((s) => s.name === "pruning");
+    const byName = Object.fromEntries((pruning?.resources ?? []).map((r) => [r.name, r]));
+    assert.equal(byName.kept?.result, "unchanged");
+    assert.equal(byName.dropped?.result, "pruned");
+    assert.equal(byName.protected?.requiresPruning, true);
+    assert.match(byName.protected?.message ?? "", /Prune=false/);
+    assert.equal(pruning?.sync, "OutOfSync");
+    const kube = adminKube(clusters()[0] as never);
+    await waitFor("the pruned ConfigMap to be gone", async () =>
+      (await kube.get("v1", { group: "", kind: "ConfigMap", namespace: "pruning", name: "dropped" }))
+        ? undefined
+        : true,
+    );
+    assert.ok(
+      await kube.get("v1", { group: "", kind: "ConfigMap", namespace: "pruning", name: "protected" }),
+    );
+  });
+
+  it("applies a CRD and its custom resource in one app", async () => {
+    const crd = {
+      apiVersion: "apiextensions.k8s.io/v1",
+      kind: "CustomResourceDefinition",
+      metadata: { name: "widgets.example.com" },
+      spec: {
+        group: "example.com",
+        scope: "Namespaced",
+        names: { plural: "widgets", singular: "widget", kind: "Widget", listKind: "WidgetList" },
+        versions: [
+          {
+            name: "v1",
+            served: true,
+            storage: true,
+            schema: {
+              openAPIV3Schema: {
+                type: "object",
+                properties: { spec: { type: "object", properties: { size: { type: "integer" } } } },
+              },
+            },
+          },
+        ],
+      },
+    };
+    await writeDesiredDir(desired.path, {
+      widgets: {
+        "app.yaml": {
+          namespace: "widgets",
+          syncPolicy: { automated: {}, syncOptions: ["CreateNamespace=true"] },
+        },
+        // The custom resource sorts first by file name; the CRD must still go first.
+        "a-widget.yaml": {
+          apiVersion: "example.com/v1",
+          kind: "Widget",
+          metadata: { name: "small" },
+          spec: { size: 1 },
+        },
+        "b-crd.yaml": crd,
+      },
+    });
+    const all = await load();
+    const widgets = all.find((s) => s.name === "widgets");
+    assert.equal(widgets?.operation?.phase, "Succeeded", JSON.stringify(widgets, null, 2));
+    const byKind = Object.fromEntries((widgets?.resources ?? []).map((r) => [r.kind, r.result]));
+    assert.deepEqual(byKind, { CustomResourceDefinition: "created", Widget: "created" });
+  });
+});
