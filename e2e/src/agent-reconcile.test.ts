@@ -362,4 +362,126 @@ describe("agent self-heal, prune and ordering against a real cluster", () => {
     const byKind = Object.fromEntries((widgets?.resources ?? []).map((r) => [r.kind, r.result]));
     assert.deepEqual(byKind, { CustomResourceDefinition: "created", Widget: "created" });
   });
+
+  it("ignores differences declared in ignoreDifferences, and with RespectIgnoreDifferences keeps them on sync", async () => {
+    const ignore = [{ group: "", kind: "ConfigMap", jsonPointers: ["/data/replicas"] }];
+    const app = (mode: string, respect: boolean) => ({
+      "app.yaml": {
+        namespace: respect ? "respecting" : "ignoring",
+        ignoreDifferences: ignore,
+        syncPolicy: {
+          automated: { selfHeal: true },
+          syncOptions: ["CreateNamespace=true", ...(respect ? ["RespectIgnoreDifferences=true"] : [])],
+        },
+      },
+      "cm.yaml": configMap("scaled", { replicas: "1", mode }),
+    });
+    await writeDesiredDir(desired.path, { ignoring: app("a", false), respecting: app("a", true) });
+    await load();
+    const kube = adminKube(clusters()[0] as never);
+    const data = async (namespace: string) =>
+      (await kube.get("v1", { group: "", kind: "ConfigMap", namespace, name: "scaled" }))?.data as
+        | Record<string, string>
+        | undefined;
+    for (const namespace of ["ignoring", "respecting"]) {
+      await kube.apply(
+        {
+          apiVersion: "v1",
+          kind: "ConfigMap",
+          metadata: { name: "scaled", namespace },
+          data: { replicas: "5" },
+        },
+        { fieldManager: "autoscaler", force: true },
+      );
+    }
+    const [ignoring] = (await reconciler?.reconcileAll())?.filter((s) => s.name === "ignoring") ?? [];
+    assert.equal(ignoring?.sync, "Synced", JSON.stringify(ignoring?.resources));
+    assert.equal((await data("ignoring"))?.replicas, "5", "an ignored field is not reverted by self-heal");
+
+    await writeDesiredDir(desired.path, { respecting: app("b", true) });
+    await load();
+    assert.deepEqual(
+      await data("respecting"),
+      { replicas: "5", mode: "b" },
+      "the sync kept the ignored field",
+    );
+  });
+
+  it("writes with PUT under Replace=true", async () => {
+    const annotated = (value: string) =>
+      configMap("replaced", { value }, { "argocd.argoproj.io/sync-options": "Replace=true" });
+    await writeDesiredDir(desired.path, {
+      replacing: {
+        "app.yaml": {
+          namespace: "replacing",
+          syncPolicy: { automated: {}, syncOptions: ["CreateNamespace=true"] },
+        },
+        "cm.yaml": annotated("1"),
+      },
+    });
+    await load();
+    await writeDesiredDir(desired.path, {
+      replacing: {
+        "app.yaml": {
+          namespace: "replacing",
+          syncPolicy: { automated: {}, syncOptions: ["CreateNamespace=true"] },
+        },
+        "cm.yaml": annotated("2"),
+      },
+    });
+    const status = (await load()).find((s) => s.name === "replacing");
+    assert.equal(status?.resources[0]?.result, "configured");
+    const kube = adminKube(clusters()[0] as never);
+    const live = await kube.get("v1", {
+      group: "",
+      kind: "ConfigMap",
+      namespace: "replacing",
+      name: "replaced",
+    });
+    assert.equal((live?.data as Record<string, string> | undefined)?.value, "2");
+    const operations = (live?.metadata.managedFields ?? [])
+      .filter((entry) => entry.manager === "flotilla-agent")
+      .map((entry) => entry.operation);
+    assert.deepEqual(operations, ["Update"], "Replace=true writes with create/PUT, not server-side apply");
+  });
+
+  it("fails with the server's reason on an immutable change, and re-creates the object under Force=true", async () => {
+    const secret = (value: string, force: boolean) => ({
+      apiVersion: "v1",
+      kind: "Secret",
+      metadata: {
+        name: force ? "forced" : "stuck",
+        ...(force ? { annotations: { "argocd.argoproj.io/sync-options": "Force=true" } } : {}),
+      },
+      immutable: true,
+      stringData: { value },
+    });
+    const files = (value: string) => ({
+      "app.yaml": {
+        namespace: "immutable",
+        syncPolicy: { automated: {}, syncOptions: ["CreateNamespace=true"] },
+      },
+      "secrets.yaml": [secret(value, false), secret(value, true)],
+    });
+    await writeDesiredDir(desired.path, { immutable: files("1") });
+    await load();
+    const kube = adminKube(clusters()[0] as never);
+    const uidBefore = (
+      await kube.get("v1", { group: "", kind: "Secret", namespace: "immutable", name: "forced" })
+    )?.metadata.uid;
+    await writeDesiredDir(desired.path, { immutable: files("2") });
+    const status = (await load()).find((s) => s.name === "immutable");
+    const byName = Object.fromEntries((status?.resources ?? []).map((r) => [r.name, r]));
+    assert.equal(byName.stuck?.result, "failed");
+    assert.match(byName.stuck?.message ?? "", /Secret\/immutable\/stuck.*immutable/);
+    assert.equal(byName.forced?.result, "configured", JSON.stringify(byName.forced));
+    const forced = await kube.get("v1", {
+      group: "",
+      kind: "Secret",
+      namespace: "immutable",
+      name: "forced",
+    });
+    assert.notEqual(forced?.metadata.uid, uidBefore, "Force=true deleted and re-created the object");
+    assert.equal(status?.operation?.phase, "Failed");
+  });
 });

@@ -419,6 +419,12 @@ async function compareItems(env: SyncEnv, app: DesiredApp, managed: Item[]): Pro
     } catch (error) {
       if (error instanceof KubeError && error.reason === "Unavailable") throw error;
       item.outOfSync = true;
+      if (item.options.force && item.live && error instanceof KubeError && error.reason === "Invalid") {
+        // Cannot be patched in place (an immutable field): Force=true re-creates it on sync.
+        item.status.sync = "OutOfSync";
+        item.status.message = `differs and must be re-created: ${error.message}`;
+        return;
+      }
       item.status.result = "failed";
       item.status.sync = "OutOfSync";
       item.status.message = errorMessage(error);
@@ -519,9 +525,20 @@ async function runOperation(
   });
   const steps = groupIntoSteps(plan.tasks);
   const multiStep = steps.length > 1;
-  let failure = failures.length > 0 ? `${failures.length} object(s) could not be compared or prepared` : "";
+  // An object that failed before the sync (its dry run, or preparing it) fails its own wave: the
+  // rest of that wave is still applied, later waves are not, as after a failed apply.
+  const failedBefore = (step: readonly SyncTask[]) => {
+    const first = step[0];
+    if (!first || first.phase === "PreSync") return undefined;
+    return failures.find((item) => first.phase !== "Sync" || item.status.wave < first.wave);
+  };
+  const describeFailed = (item: Item) =>
+    `${failures.length} object(s) failed before the sync: ${item.status.message}`;
+  let failure = "";
 
   for (const [index, step] of steps.entries()) {
+    const earlier = failedBefore(step);
+    if (earlier) failure = describeFailed(earlier);
     if (failure) break;
     const stepFailures = await runStep(env, step, byObject, appOptions);
     if (stepFailures.length > 0) {
@@ -534,6 +551,7 @@ async function runOperation(
       if (waited) failure = `${step[0]?.phase} wave ${step[0]?.wave}: ${waited}`;
     }
   }
+  if (!failure && failures[0]) failure = describeFailed(failures[0]);
   if (failure) {
     for (const item of [...toApply, ...toPrune]) {
       if (item.status.result === "unchanged" && item.outOfSync) {
