@@ -661,3 +661,43 @@ describe("aggregateAppHealth", () => {
     );
   });
 });
+
+describe("assessResourceHealth: CustomResourceDefinition", () => {
+  const crd = (conditions: object[]) => ({
+    apiVersion: "apiextensions.k8s.io/v1",
+    kind: "CustomResourceDefinition",
+    metadata: { name: "widgets.example.com" },
+    status: { conditions },
+  });
+
+  it("is Healthy once Established", () => {
+    const established = crd([
+      { type: "NamesAccepted", status: "True", reason: "NoConflicts" },
+      { type: "Established", status: "True", reason: "InitialNamesAccepted" },
+    ]);
+    assert.equal(assessResourceHealth(established)?.status, "Healthy");
+  });
+
+  it("is Degraded when its names conflict with another CRD", () => {
+    const conflict = crd([
+      {
+        type: "NamesAccepted",
+        status: "False",
+        reason: "ListKindConflict",
+        message: '"WidgetList" is already in use',
+      },
+    ]);
+    assert.deepEqual(assessResourceHealth(conflict), {
+      status: "Degraded",
+      message: '"WidgetList" is already in use',
+    });
+  });
+
+  it("is Progressing while it is being installed or has no status yet", () => {
+    const installing = crd([
+      { type: "Established", status: "False", reason: "Installing", message: "installing" },
+    ]);
+    assert.equal(assessResourceHealth(installing)?.status, "Progressing");
+    assert.equal(assessResourceHealth(crd([]))?.status, "Progressing");
+  });
+});

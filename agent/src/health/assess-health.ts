@@ -417,7 +417,24 @@ function assessApplicationSetHealth(obj: Obj): Health {
 }
 
 /** Built-in checks keyed by `group/Kind` (core group empty: `/Pod`). */
+/**
+ * CustomResourceDefinition, after kstatus (Argo CD has no check for it): names not accepted is
+ * Degraded; Established True is Healthy; Established False (other than while installing) is
+ * Degraded; otherwise Progressing. It lets a wave wait until a CRD is served.
+ */
+function assessCustomResourceDefinitionHealth(obj: Obj): Health {
+  const names = findCondition(obj, "NamesAccepted");
+  if (names?.status === "False") return health("Degraded", names.message);
+  const established = findCondition(obj, "Established");
+  if (established?.status === "True") return health("Healthy");
+  if (established?.status === "False" && established.reason !== "Installing") {
+    return health("Degraded", established.message);
+  }
+  return health("Progressing", established?.message ?? "Waiting for the CRD to be established");
+}
+
 const builtinChecks: ReadonlyMap<string, HealthCheck> = new Map<string, HealthCheck>([
+  ["apiextensions.k8s.io/CustomResourceDefinition", assessCustomResourceDefinitionHealth],
   ["apps/Deployment", assessDeploymentHealth],
   ["apps/StatefulSet", assessStatefulSetHealth],
   ["apps/DaemonSet", assessDaemonSetHealth],
