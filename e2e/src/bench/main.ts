@@ -4,6 +4,7 @@
 // before reaching 1,000,000 targets, so the full run is 100 apps x 1,000 clusters (100,000
 // targets) and --quick is 100 x 100; `--apps 1000 --clusters 1000` tries the real thing.
 import { parseArgs } from "node:util";
+import { benchAgent } from "./agent-bench.js";
 import { benchResolve } from "./resolve-bench.js";
 
 const { values } = parseArgs({
@@ -11,6 +12,7 @@ const { values } = parseArgs({
     quick: { type: "boolean", default: false },
     apps: { type: "string" },
     clusters: { type: "string" },
+    only: { type: "string" },
   },
   strict: true,
 });
@@ -21,25 +23,52 @@ if (!Number.isInteger(apps) || apps < 1 || !Number.isInteger(clusters) || cluste
   process.exit(2);
 }
 
-const result = await benchResolve({ apps, clusters });
+const only = values.only;
 const mib = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(0)} MiB`;
 const seconds = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
-const rows = [
-  ["benchmark", "value", "target", "notes"],
-  [
-    "resolve (cold)",
-    seconds(result.coldMs),
-    "3.00 s",
-    `${result.apps} apps x ${result.clusters} clusters = ${result.targets} targets, ${result.objects} objects, ${result.coldRenders} renders`,
-  ],
-  [
-    "resolve (one-file change)",
-    seconds(result.changeMs),
-    "0.30 s",
-    `${result.changedTargets} targets changed, ${result.changeRenders} renders`,
-  ],
-  ["resolve peak RSS", mib(result.peakRssBytes), "", "both resolutions held, as a hub comparing them does"],
-];
+const rows = [["benchmark", "value", "target", "notes"]];
+if (!only || only === "resolve") {
+  const result = await benchResolve({ apps, clusters });
+  rows.push(
+    [
+      "resolve (cold)",
+      seconds(result.coldMs),
+      "3.00 s",
+      `${result.apps} apps x ${result.clusters} clusters = ${result.targets} targets, ${result.objects} objects, ${result.coldRenders} renders`,
+    ],
+    [
+      "resolve (one-file change)",
+      seconds(result.changeMs),
+      "0.30 s",
+      `${result.changedTargets} targets changed, ${result.changeRenders} renders`,
+    ],
+    ["resolve peak RSS", mib(result.peakRssBytes), "", "both resolutions held, as a hub comparing them does"],
+  );
+}
+if (!only || only === "agent") {
+  const agent = await benchAgent({ objects: 500 });
+  rows.push(
+    [
+      "sync-vs-raw-ssa",
+      (agent.agentSyncMs / agent.rawSsaMs).toFixed(2),
+      "<= 1.50",
+      `agent ${seconds(agent.agentSyncMs)} vs client-node SSA ${seconds(agent.rawSsaMs)}, ${agent.objects} ConfigMaps, 8 in flight`,
+    ],
+    [
+      "agent-noop writes",
+      String(agent.noopWrites),
+      "0",
+      `flotilla-agent run --once over ${agent.objects} objects: ${agent.noopDryRuns} unchanged in ${seconds(agent.noopMs)}`,
+    ],
+    [
+      "agent-noop RSS",
+      mib(agent.noopRssBytes),
+      "100 MiB",
+      "peak RSS (VmHWM) of that process (compiled agent/dist)",
+    ],
+  );
+}
+
 const widths = (rows[0] ?? []).map((_, c) => Math.max(...rows.map((r) => (r[c] ?? "").length)));
 for (const row of rows) {
   process.stdout.write(
