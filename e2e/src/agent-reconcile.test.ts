@@ -484,4 +484,63 @@ describe("agent self-heal, prune and ordering against a real cluster", () => {
     assert.notEqual(forced?.metadata.uid, uidBefore, "Force=true deleted and re-created the object");
     assert.equal(status?.operation?.phase, "Failed");
   });
+
+  it("refuses to prune every object of an app whose render came out empty, unless allowEmpty", async () => {
+    const files = (objects: object[], allowEmpty: boolean) => ({
+      "app.yaml": {
+        namespace: allowEmpty ? "emptied" : "guarded",
+        syncPolicy: { automated: { prune: true, allowEmpty }, syncOptions: ["CreateNamespace=true"] },
+      },
+      ...(objects.length > 0 ? { "cm.yaml": objects } : {}),
+    });
+    await writeDesiredDir(desired.path, {
+      guarded: files([configMap("precious", { a: "1" })], false),
+      emptied: files([configMap("disposable", { a: "1" })], true),
+    });
+    await load();
+    await writeDesiredDir(desired.path, { guarded: files([], false), emptied: files([], true) });
+    const statuses = await load();
+    const guarded = statuses.find((s) => s.name === "guarded");
+    assert.match(guarded?.conditions.map((c) => c.message).join("\n") ?? "", /allowEmpty is false/);
+    assert.equal(guarded?.resources[0]?.requiresPruning, true);
+    const kube = adminKube(clusters()[0] as never);
+    assert.ok(await kube.get("v1", { group: "", kind: "ConfigMap", namespace: "guarded", name: "precious" }));
+    const emptied = statuses.find((s) => s.name === "emptied");
+    assert.equal(emptied?.resources[0]?.result, "pruned");
+  });
+
+  it("runs SyncFail hooks when the sync fails, and reports the object that failed", async () => {
+    await writeDesiredDir(desired.path, {
+      failing: {
+        "app.yaml": {
+          namespace: "failing",
+          syncPolicy: { automated: {}, syncOptions: ["CreateNamespace=true"] },
+        },
+        "objects.yaml": [
+          configMap("fine", { a: "1" }),
+          {
+            apiVersion: "v1",
+            kind: "Service",
+            metadata: { name: "broken" },
+            spec: { ports: [{ port: 99999 }] },
+          },
+          {
+            ...configMap("sync-failed", { at: "sync" }),
+            metadata: { name: "sync-failed", annotations: { "argocd.argoproj.io/hook": "SyncFail" } },
+          },
+        ],
+      },
+    });
+    const failing = (await load()).find((s) => s.name === "failing");
+    assert.equal(failing?.operation?.phase, "Failed");
+    const byName = Object.fromEntries((failing?.resources ?? []).map((r) => [r.name, r]));
+    assert.equal(byName.broken?.result, "failed");
+    assert.match(byName.broken?.message ?? "", /Service\/failing\/broken.*port/);
+    assert.equal(byName.fine?.result, "created", "an object in the same wave is still applied");
+    assert.equal(byName["sync-failed"]?.hook, "SyncFail");
+    const kube = adminKube(clusters()[0] as never);
+    assert.ok(
+      await kube.get("v1", { group: "", kind: "ConfigMap", namespace: "failing", name: "sync-failed" }),
+    );
+  });
 });
