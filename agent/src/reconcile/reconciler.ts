@@ -407,7 +407,12 @@ export function createReconciler(options: ReconcilerOptions): Reconciler {
             return status;
           }),
         );
-        const settled = statuses.every((s) => s?.health !== "Progressing");
+        // Per resource: an app whose health is Unknown (a forbidden object) may still be rolling out.
+        const settled = statuses.every(
+          (s) =>
+            !s ||
+            (s.health !== "Progressing" && !s.resources.some((r) => !r.hook && r.health === "Progressing")),
+        );
         if (settled || Date.now() > deadline) return statuses.filter((s): s is AppStatus => s !== undefined);
         await env.sleep(env.pollIntervalMs);
       }

@@ -87,7 +87,13 @@ export async function syncApp(env: SyncEnv, app: DesiredApp, request: SyncReques
   const appOptions = parsed.options;
   try {
     if (appOptions.createNamespace && app.namespace && request.mode !== "status") {
-      await ensureNamespace(env, app.namespace);
+      try {
+        await ensureNamespace(env, app.namespace);
+      } catch (error) {
+        if (error instanceof KubeError && error.reason === "Unavailable") throw error;
+        // Not fatal: the objects in that namespace fail on their own, each with its reason.
+        conditions.push({ type: "SyncError", message: errorMessage(error) });
+      }
     }
     const items = await prepareItems(env, app, appOptions, conditions);
     const managed = items.filter((item) => !item.hook);
@@ -252,10 +258,9 @@ async function ensureNamespace(env: SyncEnv, namespace: string): Promise<void> {
     );
     env.live.observe(resource, created);
   } catch (error) {
+    if (error instanceof KubeError && error.reason === "Unavailable") throw error;
     if (!(error instanceof KubeError && error.reason === "AlreadyExists")) {
-      throw new Error(`CreateNamespace=true: Namespace/${namespace}: ${errorMessage(error)}`, {
-        cause: error,
-      });
+      throw new Error(`CreateNamespace=true: ${errorMessage(error)}`, { cause: error });
     }
   }
 }

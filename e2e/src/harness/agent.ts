@@ -1,4 +1,5 @@
-import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { request } from "node:https";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { runAgentCommand } from "@flotilla/agent/cli/run-command";
@@ -108,4 +109,57 @@ export async function waitFor<T>(
     }
     await new Promise((resolve) => setTimeout(resolve, 200));
   }
+}
+
+/**
+ * A kubeconfig (YAML text) that authenticates as ServiceAccount `namespace/name` of `cluster`,
+ * with a token from the TokenRequest API (asked for as the cluster admin, valid for
+ * `expirationSeconds`, default one hour). The ServiceAccount must exist. The text holds the
+ * token: write it only to private temporary files, never log it.
+ */
+export async function serviceAccountKubeconfig(
+  cluster: Cluster,
+  serviceAccount: { namespace: string; name: string },
+  expirationSeconds = 3600,
+): Promise<string> {
+  const { namespace, name } = serviceAccount;
+  const path = `/api/v1/namespaces/${namespace}/serviceaccounts/${name}/token`;
+  const ca = await readFile(cluster.caCertPath);
+  const response = await new Promise<{ status?: { token?: string } }>((resolve, reject) => {
+    const req = request(`${cluster.server}${path}`, {
+      method: "POST",
+      ca,
+      headers: { authorization: `Bearer ${cluster.token}`, "content-type": "application/json" },
+    });
+    req.once("response", (res) => {
+      const chunks: Buffer[] = [];
+      res.on("data", (chunk: Buffer) => chunks.push(chunk));
+      res.once("end", () => {
+        const text = Buffer.concat(chunks).toString("utf8");
+        if (res.statusCode !== 201 && res.statusCode !== 200) {
+          reject(new Error(`POST ${path}: HTTP ${res.statusCode}: ${text}`));
+        } else resolve(JSON.parse(text) as { status?: { token?: string } });
+      });
+    });
+    req.once("error", reject);
+    req.end(
+      JSON.stringify({
+        apiVersion: "authentication.k8s.io/v1",
+        kind: "TokenRequest",
+        spec: { expirationSeconds },
+      }),
+    );
+  });
+  const token = response.status?.token;
+  if (!token) throw new Error(`POST ${path}: no token in the response`);
+  return stringify({
+    apiVersion: "v1",
+    kind: "Config",
+    clusters: [
+      { name: "c", cluster: { server: cluster.server, "certificate-authority": cluster.caCertPath } },
+    ],
+    users: [{ name: `${namespace}-${name}`, user: { token } }],
+    contexts: [{ name: "ctx", context: { cluster: "c", user: `${namespace}-${name}` } }],
+    "current-context": "ctx",
+  });
 }
