@@ -1,10 +1,9 @@
 import assert from "node:assert/strict";
-import { readFile } from "node:fs/promises";
-import { request } from "node:https";
 import { before, describe, it } from "node:test";
 import { createKubeClient, loadKubeConfig } from "@flotilla/agent/kube/create-kube-client";
 import { type KubeClient, KubeError, type WatchEvent } from "@flotilla/agent/kube/kube-client";
 import type { KubeObject } from "@flotilla/agent/kube/kube-object";
+import { requestServiceAccountToken, tokenKubeconfig } from "./harness/agent.js";
 import { type Cluster, useClusters } from "./harness/cluster.js";
 
 const clusters = useClusters(1);
@@ -46,51 +45,6 @@ async function createNamespace(kube: KubeClient): Promise<string> {
     { fieldManager: "test", force: true },
   );
   return name;
-}
-
-/** POSTs `body` as the cluster admin; for what the client does not do (subresources). */
-async function postAsAdmin(cluster: Cluster, path: string, body: unknown): Promise<Record<string, unknown>> {
-  const ca = await readFile(cluster.caCertPath);
-  return new Promise((resolve, reject) => {
-    const req = request(`${cluster.server}${path}`, {
-      method: "POST",
-      ca,
-      headers: { authorization: `Bearer ${cluster.token}`, "content-type": "application/json" },
-    });
-    req.once("response", (res) => {
-      const chunks: Buffer[] = [];
-      res.on("data", (chunk: Buffer) => chunks.push(chunk));
-      res.once("end", () => {
-        const text = Buffer.concat(chunks).toString("utf8");
-        if (res.statusCode !== 201 && res.statusCode !== 200) {
-          reject(new Error(`POST ${path}: HTTP ${res.statusCode}: ${text}`));
-        } else resolve(JSON.parse(text) as Record<string, unknown>);
-      });
-    });
-    req.once("error", reject);
-    req.end(JSON.stringify(body));
-  });
-}
-
-function kubeconfigWith(server: string, caCertPath: string, token: string): string {
-  return [
-    "apiVersion: v1",
-    "kind: Config",
-    "clusters:",
-    "- name: c",
-    "  cluster:",
-    `    server: ${server}`,
-    `    certificate-authority: ${caCertPath}`,
-    "users:",
-    "- name: u",
-    "  user:",
-    `    token: ${token}`,
-    "contexts:",
-    "- name: ctx",
-    "  context: {cluster: c, user: u}",
-    "current-context: ctx",
-    "",
-  ].join("\n");
 }
 
 describe("agent kube client against a real API server", () => {
@@ -297,18 +251,9 @@ describe("agent kube client against a real API server", () => {
       { apiVersion: "v1", kind: "ServiceAccount", metadata: { namespace, name: "nobody" } },
       { fieldManager: "test" },
     );
-    const tokenRequest = await postAsAdmin(
-      cluster,
-      `/api/v1/namespaces/${namespace}/serviceaccounts/nobody/token`,
-      {
-        apiVersion: "authentication.k8s.io/v1",
-        kind: "TokenRequest",
-        spec: { expirationSeconds: 600 },
-      },
-    );
-    const token = (tokenRequest.status as { token: string }).token;
+    const token = await requestServiceAccountToken(cluster, { namespace, name: "nobody" }, 600);
     const nobody = createKubeClient(
-      loadKubeConfig({ kubeconfigText: kubeconfigWith(cluster.server, cluster.caCertPath, token) }),
+      loadKubeConfig({ kubeconfigText: tokenKubeconfig(cluster.server, cluster.caCertPath, token) }),
     );
     const error = await rejection(nobody.get("v1", { group: "", kind: "ConfigMap", namespace, name: "x" }));
     assert.equal(error.reason, "Forbidden");
@@ -320,7 +265,7 @@ describe("agent kube client against a real API server", () => {
   it("reports Unauthorized for a token the server does not know", async () => {
     const cluster = clusters()[0] as Cluster;
     const stranger = createKubeClient(
-      loadKubeConfig({ kubeconfigText: kubeconfigWith(cluster.server, cluster.caCertPath, "not-a-token") }),
+      loadKubeConfig({ kubeconfigText: tokenKubeconfig(cluster.server, cluster.caCertPath, "not-a-token") }),
     );
     const error = await rejection(stranger.resourceFor("v1", "ConfigMap"));
     assert.equal(error.reason, "Unauthorized");
@@ -329,7 +274,7 @@ describe("agent kube client against a real API server", () => {
   it("reports Unavailable naming the server when nothing listens", async () => {
     const cluster = clusters()[0] as Cluster;
     const offline = createKubeClient(
-      loadKubeConfig({ kubeconfigText: kubeconfigWith("https://127.0.0.1:1", cluster.caCertPath, "t") }),
+      loadKubeConfig({ kubeconfigText: tokenKubeconfig("https://127.0.0.1:1", cluster.caCertPath, "t") }),
     );
     const error = await rejection(offline.resourceFor("v1", "ConfigMap"));
     assert.equal(error.reason, "Unavailable");
@@ -412,7 +357,7 @@ describe("loadKubeConfig", () => {
   });
 
   it("names a context that does not exist", () => {
-    const text = kubeconfigWith("https://127.0.0.1:1", "/ca.crt", "secret-token");
+    const text = tokenKubeconfig("https://127.0.0.1:1", "/ca.crt", "secret-token");
     assert.throws(() => loadKubeConfig({ kubeconfigText: text, context: "other" }), {
       message: 'kubeconfig text: no context "other"',
     });

@@ -7,6 +7,7 @@ import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { promisify } from "node:util";
+import { createKubeClient, loadKubeConfig } from "@flotilla/agent/kube/create-kube-client";
 import type { KubeObject } from "@flotilla/agent/kube/kube-object";
 import { parseAllDocuments } from "yaml";
 import {
@@ -15,6 +16,7 @@ import {
   makeTempDir,
   runAgentOnce,
   serviceAccountKubeconfig,
+  waitFor,
   writeDesiredDir,
 } from "./harness/agent.js";
 import { type Cluster, useClusters } from "./harness/cluster.js";
@@ -54,6 +56,20 @@ async function installRbac(
   }
   const path = join(dir, `${variant}.kubeconfig`);
   await writeFile(path, await serviceAccountKubeconfig(cluster, agentServiceAccount), { mode: 0o600 });
+  // The API server's RBAC authorizer learns new bindings through its own watch: wait until every
+  // binding of the variant is in effect (state Secrets, the ClusterRole, the target namespace).
+  const agent = createKubeClient(loadKubeConfig({ kubeconfigPath: path }));
+  const [secrets, namespaces, configMaps] = await Promise.all([
+    agent.resourceFor("v1", "Secret"),
+    agent.resourceFor("v1", "Namespace"),
+    agent.resourceFor("v1", "ConfigMap"),
+  ]);
+  await waitFor("the agent's RBAC to take effect", async () => {
+    await agent.list(secrets, agentServiceAccount.namespace);
+    await agent.list(namespaces);
+    await agent.list(configMaps, variant === "namespaced" ? "apps" : "default");
+    return true;
+  });
   return path;
 }
 

@@ -130,7 +130,11 @@ export async function syncApp(env: SyncEnv, app: DesiredApp, request: SyncReques
       markNotApplied(managed, pruneItems, app, request.prune);
     }
 
-    const resources = [...items, ...pruneItems].map((item) => item.status);
+    // A hook is reported only by the pass that ran it (or failed to): one that was not run (no
+    // operation, a self-heal, a SyncFail hook of a sync that succeeded) has no live object to
+    // describe, and one with only generateName would have no name, as in Argo CD's sync result.
+    const reported = items.filter((item) => !item.hook || item.status.result !== "unchanged");
+    const resources = [...reported, ...pruneItems].map((item) => item.status);
     await assessItems(env, [...items, ...pruneItems]);
     const status = summarize(app, resources, conditions, operation);
     return { status, inventory: inventoryOf(managed, pruneItems), operationSucceeded };

@@ -112,12 +112,11 @@ export async function waitFor<T>(
 }
 
 /**
- * A kubeconfig (YAML text) that authenticates as ServiceAccount `namespace/name` of `cluster`,
- * with a token from the TokenRequest API (asked for as the cluster admin, valid for
- * `expirationSeconds`, default one hour). The ServiceAccount must exist. The text holds the
- * token: write it only to private temporary files, never log it.
+ * A token for ServiceAccount `namespace/name` of `cluster` from the TokenRequest API, asked for
+ * as the cluster admin, valid for `expirationSeconds` (default one hour). The ServiceAccount
+ * must exist. Never log the token.
  */
-export async function serviceAccountKubeconfig(
+export async function requestServiceAccountToken(
   cluster: Cluster,
   serviceAccount: { namespace: string; name: string },
   expirationSeconds = 3600,
@@ -152,14 +151,27 @@ export async function serviceAccountKubeconfig(
   });
   const token = response.status?.token;
   if (!token) throw new Error(`POST ${path}: no token in the response`);
+  return token;
+}
+
+/** A kubeconfig (YAML text) for `server` with a bearer token; it holds the token, keep it private. */
+export function tokenKubeconfig(server: string, caCertPath: string, token: string): string {
   return stringify({
     apiVersion: "v1",
     kind: "Config",
-    clusters: [
-      { name: "c", cluster: { server: cluster.server, "certificate-authority": cluster.caCertPath } },
-    ],
-    users: [{ name: `${namespace}-${name}`, user: { token } }],
-    contexts: [{ name: "ctx", context: { cluster: "c", user: `${namespace}-${name}` } }],
+    clusters: [{ name: "c", cluster: { server, "certificate-authority": caCertPath } }],
+    users: [{ name: "u", user: { token } }],
+    contexts: [{ name: "ctx", context: { cluster: "c", user: "u" } }],
     "current-context": "ctx",
   });
+}
+
+/** A kubeconfig that authenticates as ServiceAccount `namespace/name` of `cluster` (see requestServiceAccountToken). */
+export async function serviceAccountKubeconfig(
+  cluster: Cluster,
+  serviceAccount: { namespace: string; name: string },
+  expirationSeconds = 3600,
+): Promise<string> {
+  const token = await requestServiceAccountToken(cluster, serviceAccount, expirationSeconds);
+  return tokenKubeconfig(cluster.server, cluster.caCertPath, token);
 }
