@@ -1,0 +1,144 @@
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import { createFleetIndex, type FleetIndex, type IndexedApp } from "./fleet-index.js";
+
+const app = (name: string, overrides: Partial<IndexedApp> = {}): IndexedApp => ({
+  app: name,
+  sync: "Synced",
+  health: "Healthy",
+  revision: "abc1234",
+  message: "",
+  stale: false,
+  problem: false,
+  ...overrides,
+});
+
+/** prod-1..3 (env=prod), staging-1 (env=staging); web everywhere, db on prod only. */
+function sampleFleet(): FleetIndex {
+  const index = createFleetIndex();
+  const clusters = [
+    { id: "c1", name: "prod-1", env: "prod" },
+    { id: "c2", name: "prod-2", env: "prod" },
+    { id: "c3", name: "prod-3", env: "prod" },
+    { id: "c4", name: "staging-1", env: "staging" },
+  ];
+  for (const c of clusters) {
+    index.upsertCluster({ id: c.id, name: c.name, labels: { env: c.env }, state: "Connected" });
+    index.upsertApp(c.id, app("web"));
+    if (c.env === "prod") index.upsertApp(c.id, app("db"));
+  }
+  index.upsertApp(
+    "c2",
+    app("web", { health: "Degraded", message: "Deployment/web/web: ProgressDeadlineExceeded" }),
+  );
+  return index;
+}
+
+const prod = (labels: Readonly<Record<string, string>>) => labels.env === "prod";
+
+describe("createFleetIndex", () => {
+  it("lists clusters by name with their apps sorted, and counts every app", () => {
+    const page = sampleFleet().query({});
+    assert.deepEqual(
+      page.clusters.map((c) => [c.name, c.apps.map((a) => a.app)]),
+      [
+        ["prod-1", ["db", "web"]],
+        ["prod-2", ["db", "web"]],
+        ["prod-3", ["db", "web"]],
+        ["staging-1", ["web"]],
+      ],
+    );
+    assert.equal(page.matchedClusters, 4);
+    assert.equal(page.counts.total, 7);
+    assert.equal(page.counts.degraded, 1);
+    assert.equal(page.countsByApp.web?.total, 4);
+    assert.equal(page.countsByApp.db?.total, 3);
+    assert.equal(page.next, undefined);
+  });
+
+  it("filters clusters by a label predicate and apps by name, health and sync", () => {
+    const index = sampleFleet();
+    const prodWeb = index.query({ selector: prod, app: "web" });
+    assert.deepEqual(
+      prodWeb.clusters.map((c) => c.name),
+      ["prod-1", "prod-2", "prod-3"],
+    );
+    assert.equal(prodWeb.counts.total, 3);
+    const degraded = index.query({ health: "Degraded" });
+    assert.deepEqual(
+      degraded.clusters.map((c) => [c.name, c.apps.map((a) => a.app)]),
+      [["prod-2", ["web"]]],
+    );
+    assert.equal(index.query({ sync: "OutOfSync" }).matchedClusters, 0);
+  });
+
+  it("finds problems: not Synced and Healthy, stale, or failed to resolve", () => {
+    const index = sampleFleet();
+    index.upsertApp("c4", app("web", { problem: true, message: "render: helm template failed" }));
+    index.setStale("c3", true);
+    const problems = index.query({ problems: true });
+    assert.deepEqual(
+      problems.clusters.map((c) => [c.name, c.apps.map((a) => a.app)]),
+      [
+        ["prod-2", ["web"]],
+        ["prod-3", ["db", "web"]],
+        ["staging-1", ["web"]],
+      ],
+    );
+    index.setStale("c3", false);
+    assert.equal(index.query({ problems: true }).matchedClusters, 2);
+  });
+
+  it("pages by cluster name with a cursor, counting across all pages", () => {
+    const index = sampleFleet();
+    const first = index.query({ limit: 2 });
+    assert.deepEqual(
+      first.clusters.map((c) => c.name),
+      ["prod-1", "prod-2"],
+    );
+    assert.equal(first.next, "prod-2");
+    assert.equal(first.counts.total, 7);
+    const second = index.query({ limit: 2, after: first.next });
+    assert.deepEqual(
+      second.clusters.map((c) => c.name),
+      ["prod-3", "staging-1"],
+    );
+    assert.equal(second.next, undefined);
+    assert.equal(second.matchedClusters, 4);
+  });
+
+  it("follows renames, state changes and removals", () => {
+    const index = sampleFleet();
+    index.upsertCluster({ id: "c4", name: "stage-eu", labels: { env: "staging" }, state: "Connected" });
+    index.setClusterState("c1", "Disconnected", "2026-11-26T10:00:00.000Z");
+    index.removeApp("c2", "db");
+    index.removeCluster("c3");
+    assert.deepEqual(
+      index.query({}).clusters.map((c) => [c.name, c.state, c.apps.length]),
+      [
+        ["prod-1", "Disconnected", 2],
+        ["prod-2", "Connected", 1],
+        ["stage-eu", "Connected", 1],
+      ],
+    );
+    assert.equal(index.cluster("prod-1")?.lastSeen, "2026-11-26T10:00:00.000Z");
+    assert.equal(index.cluster("c4")?.name, "stage-eu");
+    assert.equal(index.cluster("staging-1"), undefined);
+    assert.deepEqual(index.size(), { clusters: 3, apps: 4 });
+  });
+
+  it("caps a page at 1,000 clusters", () => {
+    const index = createFleetIndex();
+    for (let i = 0; i < 1_200; i++) {
+      index.upsertCluster({
+        id: `c${i}`,
+        name: `c-${String(i).padStart(5, "0")}`,
+        labels: {},
+        state: "Pending",
+      });
+    }
+    const page = index.query({ limit: 5_000 });
+    assert.equal(page.clusters.length, 1_000);
+    assert.equal(page.next, "c-00999");
+  });
+});
