@@ -89,7 +89,7 @@ describe("createDeliveryQueue", () => {
     const queue = createDeliveryQueue();
     queue.sent(upsert("web", 4));
     queue.sent(upsert("db", 2));
-    queue.ack("web", 3); // an ack for an older seq does not clear the newer change
+    queue.ack("web", 3n); // an ack for an older seq does not clear the newer change
     assert.deepEqual(
       queue.unacknowledged().map((c) => [c.app, c.seq]),
       [
@@ -97,8 +97,8 @@ describe("createDeliveryQueue", () => {
         ["web", 4n],
       ],
     );
-    queue.ack("web", 4);
-    queue.ack("db", 2);
+    queue.ack("web", 4n);
+    queue.ack("db", 2n);
     assert.deepEqual(queue.unacknowledged(), []);
   });
 });

@@ -206,7 +206,7 @@ export function createFleetIndex(): FleetIndex {
     query(query) {
       const limit = Math.min(Math.max(1, query.limit ?? DEFAULT_LIMIT), MAX_LIMIT);
       const counts = emptyCounts();
-      const countsByApp: Record<string, StatusCounts> = {};
+      const byApp = new Map<string, StatusCounts>();
       const page: FleetPage["clusters"] = [];
       let matchedClusters = 0;
       let next: string | undefined;
@@ -215,22 +215,38 @@ export function createFleetIndex(): FleetIndex {
         const entry = byName.get(name);
         if (!entry) continue;
         if (query.selector && !query.selector(entry.cluster.labels)) continue;
+        // Only clusters that can still go on this page collect their apps; the rest only count.
+        const onPage = page.length < limit && (query.after === undefined || name > query.after);
         const apps: IndexedApp[] = [];
+        let matchedApps = 0;
         for (const app of entry.apps.values()) {
           if (!appMatches(app, query)) continue;
-          apps.push(app);
+          matchedApps += 1;
+          if (onPage) apps.push(app);
           count(counts, app);
-          countsByApp[app.app] ??= emptyCounts();
-          count(countsByApp[app.app] as StatusCounts, app);
+          let appCounts = byApp.get(app.app);
+          if (!appCounts) {
+            appCounts = emptyCounts();
+            byApp.set(app.app, appCounts);
+          }
+          count(appCounts, app);
         }
-        if (narrowByApps && apps.length === 0) continue;
+        if (narrowByApps && matchedApps === 0) continue;
         matchedClusters += 1;
-        if (query.after !== undefined && name <= query.after) continue;
-        if (page.length < limit) {
+        if (onPage) {
           apps.sort((a, b) => (a.app < b.app ? -1 : a.app > b.app ? 1 : 0));
           page.push({ ...entry.cluster, apps });
-        } else if (next === undefined) next = page.at(-1)?.name;
+        } else if (
+          next === undefined &&
+          page.length === limit &&
+          (query.after === undefined || name > query.after)
+        ) {
+          next = page.at(-1)?.name;
+        }
       }
+      const countsByApp = Object.fromEntries(
+        [...byApp.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)),
+      );
       return {
         clusters: page,
         ...(next !== undefined ? { next } : {}),
