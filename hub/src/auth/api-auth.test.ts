@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
+import { parseLabelSelector } from "../fleet/label-selector.js";
 import { type Action, authorize, clusterScope, type Principal, type Verb } from "./api-auth.js";
-import { parseLabelSelector } from "./label-selector.js";
 
 const admin: Principal = { name: "root", role: "admin" };
 const viewer: Principal = { name: "dash", role: "viewer" };

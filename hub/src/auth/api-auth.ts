@@ -4,7 +4,12 @@
 // Verbs: "read" (status, apps, events, clusters), "write" (sync, refresh, labels, sources),
 // "admin" (tokens, credentials, removing clusters, anything about who may do what).
 
-import { formatLabelSelector, type LabelSelector, type Labels, matchesSelector } from "./label-selector.js";
+import {
+  formatLabelSelector,
+  type LabelSelector,
+  type Labels,
+  matchesSelector,
+} from "../fleet/label-selector.js";
 
 export type Role = "admin" | "viewer";
 

@@ -33,7 +33,7 @@ export type IndexedApp = {
 };
 
 export type FleetQuery = {
-  /** Clusters whose labels match; see hub/src/auth/label-selector (passed in as a predicate). */
+  /** Clusters whose labels match; see ./label-selector.ts (passed in as a predicate). */
   selector?: (labels: Readonly<Record<string, string>>) => boolean;
   /** Only this app (in the clusters and in the counts). */
   app?: string;
