@@ -61,29 +61,9 @@ export async function createTestTls(): Promise<TestTls> {
   };
 }
 
-type ReflectMetadata = Map<unknown, unknown>;
-
-// @peculiar/x509 registers its algorithms with tsyringe, which refuses to load without the
-// Reflect metadata API. Rather than add a polyfill package for tests, install the three
-// functions tsyringe calls, then load x509.
+// @peculiar/x509 registers its algorithms with tsyringe, which needs the Reflect metadata API:
+// load the reflect-metadata polyfill first, then x509.
 async function importX509() {
-  const reflect = Reflect as unknown as Record<string, unknown>;
-  if (typeof reflect.getMetadata !== "function") {
-    const store = new WeakMap<object, ReflectMetadata>();
-    const getOwn = (key: unknown, target: object) => store.get(target)?.get(key);
-    reflect.getOwnMetadata = getOwn;
-    reflect.getMetadata = (key: unknown, target: object): unknown => {
-      for (let at: object | null = target; at !== null; at = Object.getPrototypeOf(at)) {
-        const value = getOwn(key, at);
-        if (value !== undefined) return value;
-      }
-      return undefined;
-    };
-    reflect.defineMetadata = (key: unknown, value: unknown, target: object) => {
-      const metadata = store.get(target) ?? new Map<unknown, unknown>();
-      metadata.set(key, value);
-      store.set(target, metadata);
-    };
-  }
+  await import("reflect-metadata");
   return await import("@peculiar/x509");
 }

@@ -53,29 +53,11 @@ const ALGORITHM = { name: "ECDSA", namedCurve: "P-256", hash: "SHA-256" } as con
 type X509Module = typeof import("@peculiar/x509");
 let x509Module: Promise<X509Module> | undefined;
 
-// @peculiar/x509 registers its algorithms with tsyringe, which refuses to load without the
-// Reflect metadata API (normally the reflect-metadata package). Install the three functions it
-// calls, only when absent, then load the module; hence the dynamic import.
+// @peculiar/x509 registers its algorithms with tsyringe, which needs the Reflect metadata API:
+// load the reflect-metadata polyfill first, then x509 (hence the dynamic imports).
 function loadX509(): Promise<X509Module> {
   x509Module ??= (async () => {
-    const reflect = Reflect as unknown as Record<string, unknown>;
-    if (typeof reflect.getMetadata !== "function") {
-      const store = new WeakMap<object, Map<unknown, unknown>>();
-      const getOwn = (key: unknown, target: object) => store.get(target)?.get(key);
-      reflect.getOwnMetadata = getOwn;
-      reflect.getMetadata = (key: unknown, target: object): unknown => {
-        for (let at: object | null = target; at !== null; at = Object.getPrototypeOf(at)) {
-          const value = getOwn(key, at);
-          if (value !== undefined) return value;
-        }
-        return undefined;
-      };
-      reflect.defineMetadata = (key: unknown, value: unknown, target: object) => {
-        const metadata = store.get(target) ?? new Map<unknown, unknown>();
-        metadata.set(key, value);
-        store.set(target, metadata);
-      };
-    }
+    await import("reflect-metadata");
     const x509 = await import("@peculiar/x509");
     x509.cryptoProvider.set(globalThis.crypto);
     return x509;
