@@ -12,10 +12,36 @@ export type AppRecord = {
   syncedDigest?: string;
   /** object keys (formatKey) and apiVersions applied for this app, for prune after restart */
   inventory: { apiVersion: string; key: ObjectKey }[];
+  /**
+   * Hub sequence number of the change that delivered `desired` (a safe integer); unset for apps
+   * that did not come from a hub or were stored before seqs were kept.
+   */
+  seq?: number;
+  /** Bundle address (`sha256:<hex>`) `desired.objects` were decoded from, when from a hub. */
+  bundleDigest?: string;
+};
+
+/** Who this agent is to its hub, from `flotilla-agent join`, plus the hub connection's cursor. */
+export type HubIdentity = {
+  clusterName: string;
+  /** The HTTPS URL given to join; `${hubUrl}/ca.crt` serves the hub's CA certificate. */
+  hubUrl: string;
+  credential: string;
+  /** `sha256:<hex>` over the CA certificate's DER SubjectPublicKeyInfo. */
+  caHash: string;
+  /** The hub's CA certificate (PEM), checked against caHash at join; trusted for every connection. */
+  caCertPem?: string;
+  /** `host:port` of the hub's AgentService; unset: the host and port of hubUrl. */
+  grpcAddress?: string;
+  /**
+   * Highest hub seq persisted (a safe integer). Kept with the identity so that joining another hub
+   * starts again from 0.
+   */
+  lastAppliedSeq?: number;
 };
 
 export type AgentState = {
-  identity?: { clusterName: string; hubUrl: string; credential: string; caHash: string };
+  identity?: HubIdentity;
   apps: Record<string, AppRecord>;
 };
 

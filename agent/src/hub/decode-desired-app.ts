@@ -57,6 +57,17 @@ export function decodeBundle(app: string, bytes: Uint8Array, encoding: string, d
  * itself or from the agent's bundle cache when the hub left it out.
  */
 export function decodeDesiredApp(message: DesiredAppMessage, bundle: Uint8Array): DesiredApp {
+  return toDesiredApp(
+    message,
+    decodeBundle(message.name, bundle, message.bundleEncoding, message.bundleDigest),
+  );
+}
+
+/**
+ * The agent's DesiredApp from the hub's message and the objects of its bundle, already decoded
+ * (the agent holds `message.bundleDigest` from an earlier delivery).
+ */
+export function toDesiredApp(message: DesiredAppMessage, objects: KubeObject[]): DesiredApp {
   const policy = message.syncPolicy;
   const automated = policy?.automated;
   const retry = policy?.retry;
@@ -96,6 +107,6 @@ export function decodeDesiredApp(message: DesiredAppMessage, bundle: Uint8Array)
       jqPathExpressions: [...rule.jqPathExpressions],
       managedFieldsManagers: [...rule.managedFieldsManagers],
     })),
-    objects: decodeBundle(message.name, bundle, message.bundleEncoding, message.bundleDigest),
+    objects,
   };
 }
