@@ -1,0 +1,429 @@
+import * as assert from "node:assert/strict";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, describe, it, type TestContext } from "node:test";
+import type { MessageInitShape } from "@bufbuild/protobuf";
+import {
+  type AgentMessageSchema,
+  AgentService,
+  type HubMessage,
+} from "@flotilla/proto/gen/flotilla/v1/agent_pb";
+import { HealthStatus, SyncStatus } from "@flotilla/proto/gen/flotilla/v1/app_pb";
+import {
+  addService,
+  bindServer,
+  type Client,
+  closeClient,
+  createClient,
+  createServer,
+  credentials,
+  type GrpcCode,
+  GrpcError,
+  type Server,
+  ServerCredentials,
+  stopServer,
+} from "@flotilla/proto/grpc";
+import { createTestTls, type TestTls } from "@flotilla/proto/test-tls";
+import { generateToken, parseToken } from "../auth/tokens.js";
+import type { Bus } from "../bus/bus.js";
+import { createLocalBus } from "../bus/create-local-bus.js";
+import { openStore } from "../store/open-store.js";
+import type { NewBootstrapToken, Store, TargetInput } from "../store/store.js";
+import { type AgentServiceHandlers, createAgentService } from "./agent-service.js";
+
+const timeout = 30_000;
+const waitMs = 10_000;
+
+let tls: TestTls;
+let dataDir: string;
+let store: Store;
+let bus: Bus;
+let service: AgentServiceHandlers;
+let server: Server;
+let client: Client<typeof AgentService>;
+
+before(async () => {
+  tls = await createTestTls();
+  dataDir = await mkdtemp(join(tmpdir(), "flotilla-agent-service-"));
+  store = await openStore({ kind: "pglite", dataDir });
+  bus = createLocalBus();
+  service = createAgentService({
+    store,
+    bus,
+    hubVersion: "0.1.0-test",
+    heartbeatIntervalMs: 10_000,
+    maxMessageBytes: 4 * 1024 * 1024,
+  });
+  server = createServer({ maxReceiveMessageBytes: 4 * 1024 * 1024 });
+  addService(server, AgentService, service);
+  const keyCertPairs = [{ cert_chain: Buffer.from(tls.certPem), private_key: Buffer.from(tls.keyPem) }];
+  const port = await bindServer(
+    server,
+    "localhost:0",
+    ServerCredentials.createSsl(null, keyCertPairs, false),
+  );
+  client = createClient(AgentService, `localhost:${port}`, credentials.createSsl(Buffer.from(tls.caPem)));
+});
+
+after(async () => {
+  closeClient(client);
+  await service.close();
+  await stopServer(server);
+  await bus.close();
+  await store.close();
+  await rm(dataDir, { recursive: true, force: true });
+});
+
+/** A bootstrap token created through the store; returns its text. */
+async function createBootstrapToken(options: Omit<NewBootstrapToken, "id" | "secret"> = {}): Promise<string> {
+  const text = generateToken("bootstrap");
+  const parsed = parseToken(text);
+  assert.ok(parsed);
+  await store.bootstrapTokens.create({ id: parsed.id, secret: parsed.secret, ...options });
+  return text;
+}
+
+let clusterCount = 0;
+
+/** Registers a new cluster through the RPC; returns its name, id and credential. */
+async function registerCluster(labels: Record<string, string> = {}) {
+  clusterCount += 1;
+  const name = `edge-${clusterCount}`;
+  const response = await client.register({
+    bootstrapToken: await createBootstrapToken(),
+    clusterName: name,
+    clusterUid: `uid-${clusterCount}`,
+    labels,
+  });
+  return { name, id: response.clusterId, credential: response.credential };
+}
+
+function isGrpcError(code: GrpcCode, details?: RegExp) {
+  return (error: unknown) => {
+    assert.ok(error instanceof GrpcError, `expected a GrpcError, got ${String(error)}`);
+    assert.equal(error.code, code, error.message);
+    if (details) assert.match(error.details, details);
+    return true;
+  };
+}
+
+/** Resolves with `promise`, or rejects once `ms` passed. */
+function withDeadline<T>(promise: Promise<T>, what: string, ms = waitMs): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what}: nothing after ${ms} ms`)), ms);
+  });
+  return Promise.race([promise, deadline]).finally(() => clearTimeout(timer));
+}
+
+/** Polls `check` until it returns a value other than undefined or false, failing after the deadline. */
+async function waitFor<T>(what: string, check: () => Promise<T | undefined | false>): Promise<T> {
+  const deadline = Date.now() + waitMs;
+  for (;;) {
+    const value = await check();
+    if (value !== undefined && value !== false) return value;
+    if (Date.now() > deadline) throw new Error(`${what}: not reached within ${waitMs} ms`);
+    await new Promise((resolve) => setImmediate(resolve));
+  }
+}
+
+/** An agent's Connect stream, cancelled when the test ends. */
+function useStream(t: TestContext, credential: string | undefined) {
+  const stream = client.connect(credential ? { metadata: { authorization: `Bearer ${credential}` } } : {});
+  t.after(() => stream.cancel());
+  const messages = stream[Symbol.asyncIterator]();
+  return {
+    send: (message: MessageInitShape<typeof AgentMessageSchema>) => stream.send(message),
+    /** The next hub message; fails when the stream ends first. */
+    async receive(): Promise<HubMessage> {
+      const next = await withDeadline(messages.next(), "hub message");
+      if (next.done) throw new Error("the hub ended the stream");
+      return next.value;
+    },
+    /** The status the stream ends with. */
+    async ended(): Promise<unknown> {
+      try {
+        for (let next = await withDeadline(messages.next(), "stream end"); !next.done; ) {
+          next = await withDeadline(messages.next(), "stream end");
+        }
+        return undefined;
+      } catch (error) {
+        return error;
+      }
+    },
+    end: () => stream.end(),
+  };
+}
+
+function hello(
+  clusterName: string,
+  held: { app: string; digest: string; seq: bigint; bundleDigest: string }[] = [],
+) {
+  // Math.max does not take bigints.
+  let lastAppliedSeq = 0n;
+  for (const entry of held) if (entry.seq > lastAppliedSeq) lastAppliedSeq = entry.seq;
+  return { body: { case: "hello", value: { clusterName, held, lastAppliedSeq } } } as const;
+}
+
+function target(app: string, digest: string, bundleDigest: string): TargetInput {
+  return {
+    app,
+    digest,
+    bundleDigest,
+    desired: { namespace: "default", project: "default", revision: "abc123" },
+  };
+}
+
+/** A plain Uint8Array of `bytes`: grpc-js hands over Buffers, which deepEqual tells apart. */
+function copyBytes(bytes: Uint8Array | undefined): Uint8Array | undefined {
+  return bytes && new Uint8Array(bytes);
+}
+
+async function putBundle(digest: string, text: string): Promise<Uint8Array> {
+  const bytes = new TextEncoder().encode(text);
+  await store.bundles.put({ digest, encoding: "json", bytes, objectCount: 1 });
+  return bytes;
+}
+
+describe("AgentService.Register", () => {
+  it("exchanges a bootstrap token for a credential and the token's labels", { timeout }, async () => {
+    const token = await createBootstrapToken({ labels: { env: "prod" } });
+    const response = await client.register({
+      bootstrapToken: token,
+      clusterName: "register-ok",
+      clusterUid: "uid-register-ok",
+      labels: { env: "dev", region: "eu" },
+    });
+    assert.equal(response.clusterName, "register-ok");
+    assert.notEqual(response.clusterId, "");
+    assert.equal(parseToken(response.credential)?.kind, "cluster");
+    assert.deepEqual(response.labels, { env: "prod", region: "eu" });
+    assert.equal(response.hubVersion, "0.1.0-test");
+    const { events } = await store.events.list({ clusterId: response.clusterId });
+    assert.deepEqual(
+      events.map((event) => event.type),
+      ["cluster-registered"],
+    );
+  });
+
+  const refusals: [string, () => Promise<string>, RegExp][] = [
+    ["an unknown", async () => generateToken("bootstrap"), /unknown/],
+    ["an expired", () => createBootstrapToken({ expiresAt: new Date(Date.now() - 60_000) }), /expired/],
+    [
+      "a used-up",
+      async () => {
+        const token = await createBootstrapToken({ maxUses: 1 });
+        await client.register({
+          bootstrapToken: token,
+          clusterName: "first-use",
+          clusterUid: "uid-first-use",
+        });
+        return token;
+      },
+      /no uses left/,
+    ],
+    [
+      "a revoked",
+      async () => {
+        const token = await createBootstrapToken();
+        await store.bootstrapTokens.revoke(parseToken(token)?.id ?? "");
+        return token;
+      },
+      /revoked/,
+    ],
+  ];
+  for (const [reason, makeToken, details] of refusals) {
+    const slug = reason.replace(/^an? /, "");
+    it(`refuses ${reason} token with UNAUTHENTICATED, without echoing it`, { timeout }, async () => {
+      const token = await makeToken();
+      const error = await client
+        .register({
+          bootstrapToken: token,
+          clusterName: `refused-${slug}`,
+          clusterUid: `uid-refused-${slug}`,
+        })
+        .then(
+          () => undefined,
+          (caught: unknown) => caught,
+        );
+      assert.ok(isGrpcError("UNAUTHENTICATED", details)(error));
+      assert.ok(error instanceof GrpcError);
+      assert.equal(error.details.includes(parseToken(token)?.secret ?? "?"), false);
+      assert.equal(await store.clusters.getByName(`refused-${slug}`), undefined);
+    });
+  }
+
+  it("refuses a name that belongs to another cluster with ALREADY_EXISTS", { timeout }, async () => {
+    const { name } = await registerCluster();
+    await assert.rejects(
+      client.register({
+        bootstrapToken: await createBootstrapToken(),
+        clusterName: name,
+        clusterUid: "uid-other",
+      }),
+      isGrpcError("ALREADY_EXISTS", /belongs to another cluster/),
+    );
+  });
+});
+
+describe("AgentService.Connect", () => {
+  it("refuses a stream without a credential with UNAUTHENTICATED", { timeout }, async (t) => {
+    const stream = useStream(t, undefined);
+    await stream.send(hello("nobody")).catch(() => {});
+    assert.ok(isGrpcError("UNAUTHENTICATED", /missing bearer/)(await stream.ended()));
+  });
+
+  it("refuses a stream with a wrong credential with UNAUTHENTICATED", { timeout }, async (t) => {
+    const { name, credential } = await registerCluster();
+    const wrong = `${credential.slice(0, -4)}zzzz`;
+    const stream = useStream(t, wrong);
+    await stream.send(hello(name)).catch(() => {});
+    assert.ok(isGrpcError("UNAUTHENTICATED")(await stream.ended()));
+  });
+
+  it("refuses a Hello for another cluster with PERMISSION_DENIED", { timeout }, async (t) => {
+    const { credential } = await registerCluster();
+    const stream = useStream(t, credential);
+    await stream.send(hello("someone-else"));
+    assert.ok(isGrpcError("PERMISSION_DENIED", /someone-else/)(await stream.ended()));
+  });
+
+  it("answers Hello with Welcome and the backlog, omitting bundles the agent holds", {
+    timeout,
+  }, async (t) => {
+    const cluster = await registerCluster();
+    const webBytes = await putBundle("b-web", '[{"kind":"ConfigMap"}]');
+    await putBundle("b-api", '[{"kind":"Secret"}]');
+    await store.targets.apply(cluster.id, [target("web", "d-web", "b-web"), target("api", "d-api", "b-api")]);
+    const stream = useStream(t, cluster.credential);
+
+    await stream.send(
+      hello(cluster.name, [{ app: "other", digest: "d-other", seq: 0n, bundleDigest: "b-api" }]),
+    );
+
+    const welcome = await stream.receive();
+    assert.equal(welcome.body.case, "welcome");
+    assert.equal(welcome.body.value?.clusterId, cluster.id);
+    assert.equal(welcome.body.value?.heartbeatIntervalMs, 10_000);
+    assert.deepEqual(
+      { ...welcome.body.value?.resume, $typeName: undefined },
+      { $typeName: undefined, latestSeq: 2n, backlog: 3, seqReset: false },
+    );
+    const backlog = [await stream.receive(), await stream.receive(), await stream.receive()];
+    const summary = backlog.map((message) =>
+      message.body.case === "upsert"
+        ? `upsert ${message.body.value.seq} ${message.body.value.app?.name} bundle=${message.body.value.app?.bundle !== undefined}`
+        : `${message.body.case} ${message.body.case === "removal" ? message.body.value.app : ""}`,
+    );
+    const webSeq = (await store.targets.list(cluster.id)).find((entry) => entry.app === "web")?.seq;
+    assert.equal(summary.length, 3);
+    assert.ok(summary.includes(`upsert ${webSeq} web bundle=true`), summary.join("; "));
+    assert.ok(
+      summary.some((line) => /^upsert \d+ api bundle=false$/.test(line)),
+      summary.join("; "),
+    );
+    assert.ok(summary.includes("removal other"), summary.join("; "));
+    const web = backlog.find(
+      (message) => message.body.case === "upsert" && message.body.value.app?.name === "web",
+    );
+    assert.deepEqual(
+      copyBytes(web?.body.case === "upsert" ? web.body.value.app?.bundle : undefined),
+      webBytes,
+    );
+    assert.equal(web?.body.case === "upsert" ? web.body.value.app?.namespace : undefined, "default");
+    assert.equal((await store.clusters.get(cluster.id))?.state, "Connected");
+  });
+
+  it("persists acks, so a reconnect holding the acked digests gets an empty backlog", {
+    timeout,
+  }, async (t) => {
+    const cluster = await registerCluster();
+    await putBundle("b-ack", "[]");
+    await store.targets.apply(cluster.id, [target("web", "d-ack", "b-ack")]);
+    const first = useStream(t, cluster.credential);
+    await first.send(hello(cluster.name));
+    assert.equal((await first.receive()).body.case, "welcome");
+    const upsert = await first.receive();
+    assert.equal(upsert.body.case, "upsert");
+    const seq = upsert.body.case === "upsert" ? upsert.body.value.seq : 0n;
+    await first.send({ body: { case: "ack", value: { seq, app: "web", digest: "d-ack", accepted: true } } });
+    await waitFor("ack stored", async () => (await store.targets.listUnacked(cluster.id)).length === 0);
+    first.end();
+    assert.equal(await first.ended(), undefined);
+    await waitFor(
+      "Disconnected",
+      async () => (await store.clusters.get(cluster.id))?.state === "Disconnected",
+    );
+
+    const second = useStream(t, cluster.credential);
+    await second.send(hello(cluster.name, [{ app: "web", digest: "d-ack", seq, bundleDigest: "b-ack" }]));
+    const welcome = await second.receive();
+    assert.equal(welcome.body.case === "welcome" ? welcome.body.value.resume?.backlog : -1, 0);
+  });
+
+  it("delivers a change announced on the bus while connected", { timeout }, async (t) => {
+    const cluster = await registerCluster();
+    const stream = useStream(t, cluster.credential);
+    await stream.send(hello(cluster.name));
+    const welcome = await stream.receive();
+    assert.equal(welcome.body.case === "welcome" ? welcome.body.value.resume?.backlog : -1, 0);
+
+    await putBundle("b-live", '[{"kind":"Deployment"}]');
+    const { changed } = await store.targets.apply(cluster.id, [target("live", "d-live", "b-live")]);
+    const seq = changed[0]?.seq ?? 0;
+    await bus.publish({ type: "targets-changed", clusterId: cluster.id, apps: ["live"], seq: String(seq) });
+
+    const upsert = await stream.receive();
+    assert.equal(upsert.body.case, "upsert");
+    assert.equal(upsert.body.case === "upsert" ? upsert.body.value.seq : 0n, BigInt(seq));
+    assert.equal(upsert.body.case === "upsert" ? upsert.body.value.app?.digest : "", "d-live");
+  });
+
+  it("ends the older stream with ABORTED when the cluster connects again", { timeout }, async (t) => {
+    const cluster = await registerCluster();
+    const first = useStream(t, cluster.credential);
+    await first.send(hello(cluster.name));
+    assert.equal((await first.receive()).body.case, "welcome");
+
+    const second = useStream(t, cluster.credential);
+    await second.send(hello(cluster.name));
+    assert.equal((await second.receive()).body.case, "welcome");
+
+    assert.ok(isGrpcError("ABORTED", /newer stream/)(await first.ended()));
+    assert.equal((await store.clusters.get(cluster.id))?.state, "Connected");
+  });
+
+  it("stores app statuses and answers bundle requests", { timeout }, async (t) => {
+    const cluster = await registerCluster();
+    const bytes = await putBundle("b-req", '[{"kind":"Service"}]');
+    const stream = useStream(t, cluster.credential);
+    await stream.send(hello(cluster.name));
+    assert.equal((await stream.receive()).body.case, "welcome");
+
+    await stream.send({
+      body: {
+        case: "appStatus",
+        value: {
+          app: "web",
+          digest: "d1",
+          revision: "abc",
+          syncStatus: SyncStatus.SYNCED,
+          healthStatus: HealthStatus.DEGRADED,
+          healthMessage: "crash loop",
+        },
+      },
+    });
+    const status = await waitFor("status stored", () => store.statuses.get(cluster.id, "web"));
+    assert.deepEqual(
+      [status.sync, status.health, status.healthMessage],
+      ["Synced", "Degraded", "crash loop"],
+    );
+
+    await stream.send({ body: { case: "bundleRequest", value: { digests: ["b-req", "b-missing"] } } });
+    const found = await stream.receive();
+    const missing = await stream.receive();
+    assert.deepEqual(copyBytes(found.body.case === "bundle" ? found.body.value.data : undefined), bytes);
+    assert.match(missing.body.case === "bundle" ? missing.body.value.error : "", /b-missing is not stored/);
+  });
+});

@@ -1,0 +1,452 @@
+/**
+ * The gRPC endpoint agents dial (AgentService in proto/flotilla/v1/agent.proto): Register trades
+ * a bootstrap token for a cluster credential; Connect authenticates that credential, answers
+ * Hello with Welcome and the resume backlog, then streams changes of the cluster's targets as the
+ * bus announces them, and records acks, statuses and heartbeats in the store.
+ */
+import { randomUUID } from "node:crypto";
+import type { MessageInitShape } from "@bufbuild/protobuf";
+import { timestampDate } from "@bufbuild/protobuf/wkt";
+import type {
+  AgentMessage,
+  AgentMessageSchema,
+  AgentService,
+  Hello,
+  HubMessageSchema,
+} from "@flotilla/proto/gen/flotilla/v1/agent_pb";
+import type { AppStatus, DesiredAppSchema } from "@flotilla/proto/gen/flotilla/v1/app_pb";
+import { HealthStatus, SyncStatus } from "@flotilla/proto/gen/flotilla/v1/app_pb";
+import { GrpcError, type ServerBidiStream, type ServiceImpl } from "@flotilla/proto/grpc";
+import { generateToken, parseToken } from "../auth/tokens.js";
+import type { Bus, BusEvent } from "../bus/bus.js";
+import type { Store, Target, TokenRefusal } from "../store/store.js";
+import { type Change, createDeliveryQueue, planResume } from "./delivery-queue.js";
+
+export type AgentServiceOptions = {
+  store: Store;
+  bus: Bus;
+  hubVersion: string;
+  /** Sent in Welcome: how often agents send Heartbeat. */
+  heartbeatIntervalMs: number;
+  /** Sent in Welcome: the largest message the hub accepts; the server must be created with it. */
+  maxMessageBytes: number;
+  /** Names this hub replica in "cluster" bus events; default "hub". */
+  replica?: string;
+  now?: () => Date;
+  /** Edge logging of stream problems; never receives a token. Default: nothing is logged. */
+  log?: (message: string, details?: Record<string, unknown>) => void;
+};
+
+type ConnectStream = ServerBidiStream<typeof AgentMessageSchema, typeof HubMessageSchema>;
+
+export type AgentServiceHandlers = Pick<ServiceImpl<typeof AgentService>, "register" | "connect"> & {
+  /** Ends every open Connect stream with UNAVAILABLE and waits for their handlers to finish. */
+  close(): Promise<void>;
+};
+
+const TOKEN_REFUSAL_MESSAGE: Record<TokenRefusal, string> = {
+  unknown: "bootstrap token is unknown or its secret does not match",
+  expired: "bootstrap token expired",
+  "used-up": "bootstrap token has no uses left",
+  revoked: "bootstrap token was revoked",
+};
+
+const SYNC_NAME: Record<SyncStatus, string> = {
+  [SyncStatus.UNSPECIFIED]: "Unknown",
+  [SyncStatus.SYNCED]: "Synced",
+  [SyncStatus.OUT_OF_SYNC]: "OutOfSync",
+  [SyncStatus.UNKNOWN]: "Unknown",
+};
+
+const HEALTH_NAME: Record<HealthStatus, string> = {
+  [HealthStatus.UNSPECIFIED]: "Unknown",
+  [HealthStatus.HEALTHY]: "Healthy",
+  [HealthStatus.PROGRESSING]: "Progressing",
+  [HealthStatus.DEGRADED]: "Degraded",
+  [HealthStatus.SUSPENDED]: "Suspended",
+  [HealthStatus.MISSING]: "Missing",
+  [HealthStatus.UNKNOWN]: "Unknown",
+};
+
+type Connection = { end(error: GrpcError): void; done: Promise<void> };
+
+export function createAgentService(options: AgentServiceOptions): AgentServiceHandlers {
+  const { store, bus } = options;
+  const now = options.now ?? (() => new Date());
+  const log = options.log ?? (() => {});
+  const replica = options.replica ?? "hub";
+  /** The live stream of each cluster, by cluster id. */
+  const connections = new Map<string, Connection>();
+
+  async function publishClusterState(clusterId: string, state: "Connected" | "Disconnected"): Promise<void> {
+    await bus.publish({ type: "cluster", clusterId, state, replica, at: now().toISOString() });
+  }
+
+  return {
+    async register(request) {
+      const token = parseToken(request.bootstrapToken);
+      if (token?.kind !== "bootstrap") throw new GrpcError("UNAUTHENTICATED", "bootstrap token is malformed");
+      if (request.clusterName === "") throw new GrpcError("INVALID_ARGUMENT", "cluster_name is required");
+      if (request.clusterUid === "") throw new GrpcError("INVALID_ARGUMENT", "cluster_uid is required");
+      const credentialText = generateToken("cluster");
+      const credential = parseToken(credentialText);
+      if (!credential) throw new Error("generated cluster credential does not parse");
+      const result = await store.clusters.register({
+        token: { id: token.id, secret: token.secret },
+        cluster: {
+          id: randomUUID(),
+          name: request.clusterName,
+          clusterUid: request.clusterUid,
+          serverUrl: request.serverUrl,
+          labels: request.labels,
+          kubeVersion: request.kubeVersion,
+          agentVersion: request.agentVersion,
+        },
+        credential: { id: credential.id, secret: credential.secret },
+      });
+      if (!result.ok) {
+        if (result.reason === "name-taken") {
+          throw new GrpcError(
+            "ALREADY_EXISTS",
+            `cluster name ${request.clusterName} belongs to another cluster`,
+          );
+        }
+        throw new GrpcError("UNAUTHENTICATED", TOKEN_REFUSAL_MESSAGE[result.reason]);
+      }
+      const { cluster, rejoined } = result;
+      await store.events.append({
+        clusterId: cluster.id,
+        type: rejoined ? "cluster-rejoined" : "cluster-registered",
+        message: `cluster ${cluster.name} ${rejoined ? "re-joined" : "registered"} with bootstrap token ${token.id}`,
+        data: { tokenId: token.id, agentVersion: request.agentVersion, kubeVersion: request.kubeVersion },
+      });
+      return {
+        clusterName: cluster.name,
+        clusterId: cluster.id,
+        credential: credentialText,
+        labels: cluster.labels,
+        hubVersion: options.hubVersion,
+      };
+    },
+
+    async connect(stream, context) {
+      const clusterId = await authenticate(context.metadata.authorization);
+      const cluster = await store.clusters.get(clusterId);
+      if (!cluster) throw new GrpcError("UNAUTHENTICATED", "the credential's cluster was removed");
+
+      // Ending this stream from outside (a newer stream, close()) rejects `ended`, which every
+      // wait below races against.
+      let endStream: (error: GrpcError) => void = () => {};
+      const ended = new Promise<never>((_, reject) => {
+        endStream = reject;
+      });
+      ended.catch(() => {});
+      let finish: () => void = () => {};
+      const connection: Connection = {
+        end: (error) => endStream(error),
+        done: new Promise<void>((resolve) => {
+          finish = resolve;
+        }),
+      };
+      const messages = stream[Symbol.asyncIterator]();
+      const next = () => Promise.race([messages.next(), ended]);
+
+      try {
+        const first = await next();
+        if (first.done) return;
+        const hello = first.value.body;
+        if (hello.case !== "hello")
+          throw new GrpcError("INVALID_ARGUMENT", "the first message must be Hello");
+        if (hello.value.clusterName !== cluster.name) {
+          throw new GrpcError(
+            "PERMISSION_DENIED",
+            `the credential belongs to cluster ${cluster.name}, not ${hello.value.clusterName}`,
+          );
+        }
+
+        connections
+          .get(clusterId)
+          ?.end(new GrpcError("ABORTED", "replaced by a newer stream of this cluster"));
+        connections.set(clusterId, connection);
+        await store.clusters.updateInfo(clusterId, {
+          agentVersion: hello.value.agentVersion,
+          kubeVersion: hello.value.kubeVersion,
+        });
+        await store.clusters.markSeen(clusterId, now());
+        await store.clusters.setState(clusterId, "Connected");
+        await publishClusterState(clusterId, "Connected");
+
+        const delivery = createDelivery(stream, clusterId, hello.value, ended);
+        // Subscribe before reading the targets, so a change made meanwhile is not missed.
+        const subscription = bus.subscribe(
+          async (event) => {
+            if (event.type === "targets-changed" && event.clusterId === clusterId)
+              await delivery.onChanged(event);
+          },
+          { onError: (error) => log(`cluster ${cluster.name}: delivery failed`, { error: error.message }) },
+        );
+        try {
+          await Promise.race([subscription.ready, ended]);
+          // Acks are read while the backlog goes out, so a long backlog cannot stall on flow control.
+          const welcomed = delivery.sendWelcome(cluster.name, options);
+          welcomed.catch((error: unknown) =>
+            endStream(
+              error instanceof GrpcError
+                ? error
+                : new GrpcError("INTERNAL", "resume failed", { cause: error }),
+            ),
+          );
+          for (let message = await next(); !message.done; message = await next()) {
+            await Promise.race([handleMessage(clusterId, message.value, delivery), ended]);
+          }
+          await Promise.race([welcomed, ended]);
+        } finally {
+          subscription.unsubscribe();
+        }
+      } finally {
+        if (connections.get(clusterId) === connection) {
+          connections.delete(clusterId);
+          await store.clusters.setState(clusterId, "Disconnected");
+          await publishClusterState(clusterId, "Disconnected");
+        }
+        finish();
+      }
+    },
+
+    async close() {
+      const open = [...connections.values()];
+      for (const connection of open) connection.end(new GrpcError("UNAVAILABLE", "the hub is shutting down"));
+      await Promise.all(open.map((connection) => connection.done));
+    },
+  };
+
+  async function authenticate(authorization: string | undefined): Promise<string> {
+    const bearer = /^Bearer (.+)$/.exec(authorization ?? "")?.[1];
+    if (bearer === undefined) throw new GrpcError("UNAUTHENTICATED", "missing bearer credential");
+    const credential = parseToken(bearer);
+    if (credential?.kind !== "cluster")
+      throw new GrpcError("UNAUTHENTICATED", "malformed cluster credential");
+    const verified = await store.credentials.verify(credential.id, credential.secret);
+    if (!verified.ok)
+      throw new GrpcError("UNAUTHENTICATED", `cluster credential ${credential.id} is ${verified.reason}`);
+    return verified.clusterId;
+  }
+
+  async function handleMessage(clusterId: string, message: AgentMessage, delivery: Delivery): Promise<void> {
+    const { body } = message;
+    switch (body.case) {
+      case "hello":
+        throw new GrpcError("INVALID_ARGUMENT", "Hello may be sent only once per stream");
+      case "ack": {
+        const { app, seq, accepted, error } = body.value;
+        await store.targets.markAcked(clusterId, app, Number(seq));
+        delivery.onAck(app, seq, accepted);
+        if (!accepted) {
+          await store.events.append({
+            clusterId,
+            app,
+            type: "delivery-problem",
+            message: `app ${app}: the agent rejected seq ${seq}: ${error}`,
+            data: { seq: Number(seq), digest: body.value.digest },
+          });
+        }
+        return;
+      }
+      case "appStatus":
+        await recordStatus(clusterId, body.value);
+        return;
+      case "heartbeat":
+        await store.clusters.markSeen(clusterId, now());
+        return;
+      case "bundleRequest":
+        for (const digest of body.value.digests) await delivery.sendBundle(digest);
+        return;
+      case undefined:
+        return;
+    }
+  }
+
+  async function recordStatus(clusterId: string, status: AppStatus): Promise<void> {
+    if (status.removed) {
+      await store.statuses.remove(clusterId, status.app);
+      return;
+    }
+    const observedAt = status.observedAt ? timestampDate(status.observedAt) : now();
+    const sync = SYNC_NAME[status.syncStatus] ?? "Unknown";
+    const health = HEALTH_NAME[status.healthStatus] ?? "Unknown";
+    await store.statuses.upsert({
+      clusterId,
+      app: status.app,
+      digest: status.digest,
+      revision: status.revision,
+      sync,
+      health,
+      healthMessage: status.healthMessage,
+      observedAt,
+    });
+    await store.clusters.markSeen(clusterId, now());
+    await bus.publish({
+      type: "status",
+      clusterId,
+      app: status.app,
+      digest: status.digest,
+      sync,
+      health,
+      observedAt: observedAt.toISOString(),
+    });
+  }
+
+  type Delivery = ReturnType<typeof createDelivery>;
+
+  /** What one stream sends: Welcome, the backlog, then live changes, one send at a time. */
+  function createDelivery(stream: ConnectStream, clusterId: string, hello: Hello, ended: Promise<never>) {
+    const queue = createDeliveryQueue();
+    /** Bundle digests the agent holds: listed in Hello or acked on this stream. */
+    const heldBundles = new Set(
+      hello.held.map((held) => held.bundleDigest).filter((digest) => digest !== ""),
+    );
+    /** Highest seq sent per app, so a change announced while the backlog was read is not sent twice. */
+    const sentSeq = new Map<string, bigint>();
+    /** Bundle digest of the upsert in flight per app, to mark it held once acked. */
+    const sentBundle = new Map<string, string>();
+    let live = false;
+    let sending: Promise<void> = Promise.resolve();
+
+    const send = (message: MessageInitShape<typeof HubMessageSchema>) =>
+      Promise.race([stream.send(message), ended]);
+
+    async function sendChange(change: Change, target: Target | undefined): Promise<void> {
+      if ((sentSeq.get(change.app) ?? 0n) >= change.seq) return;
+      if (change.kind === "removal") {
+        await send({
+          body: { case: "removal", value: { seq: change.seq, app: change.app, prune: change.prune } },
+        });
+      } else {
+        if (!target) return;
+        await send({ body: { case: "upsert", value: { seq: change.seq, app: await toDesiredApp(target) } } });
+        sentBundle.set(change.app, target.bundleDigest);
+      }
+      sentSeq.set(change.app, change.seq);
+      queue.sent(change);
+    }
+
+    async function toDesiredApp(target: Target): Promise<MessageInitShape<typeof DesiredAppSchema>> {
+      const desired = target.desired;
+      const text = (key: string) => (typeof desired[key] === "string" ? (desired[key] as string) : "");
+      const app: MessageInitShape<typeof DesiredAppSchema> = {
+        name: target.app,
+        digest: target.digest,
+        bundleDigest: target.bundleDigest,
+        namespace: text("namespace"),
+        project: text("project"),
+        revision: text("revision"),
+        bundleEncoding: text("bundleEncoding"),
+      };
+      if (typeof desired.objectCount === "number") app.objectCount = desired.objectCount;
+      if (!heldBundles.has(target.bundleDigest)) {
+        const bundle = await store.bundles.get(target.bundleDigest);
+        // A missing bundle is sent without bytes; the agent asks with BundleRequest and gets an error.
+        if (bundle) {
+          app.bundle = bundle.bytes;
+          app.bundleEncoding = bundle.encoding;
+          app.objectCount = bundle.objectCount;
+        }
+      }
+      return app;
+    }
+
+    async function pump(): Promise<void> {
+      if (!live) return;
+      for (let change = queue.take(); change; change = queue.take()) {
+        const targets = await store.targets.list(clusterId);
+        await sendChange(
+          change,
+          targets.find((target) => target.app === change.app),
+        );
+      }
+    }
+
+    function schedule(work: () => Promise<void>): Promise<void> {
+      sending = sending.then(work);
+      return sending;
+    }
+
+    return {
+      async sendWelcome(clusterName: string, settings: AgentServiceOptions): Promise<void> {
+        await schedule(async () => {
+          const cluster = await store.clusters.get(clusterId);
+          const latestSeq = BigInt(cluster?.desiredSeq ?? 0);
+          const targets = await store.targets.list(clusterId);
+          const byApp = new Map(targets.map((target) => [target.app, target]));
+          const plan = planResume({
+            desired: targets
+              .filter((target) => !target.removed)
+              .map((target) => ({ ...target, seq: BigInt(target.seq) })),
+            held: hello.held,
+            lastAppliedSeq: hello.lastAppliedSeq,
+            latestSeq,
+            // A held app without a pending removal was removed before the store was recreated.
+            removalSeq: (app) => BigInt(byApp.get(app)?.seq ?? Number(latestSeq)),
+            pruneOnRemoval: () => true,
+          });
+          await send({
+            body: {
+              case: "welcome",
+              value: {
+                clusterName,
+                clusterId,
+                hubVersion: settings.hubVersion,
+                heartbeatIntervalMs: settings.heartbeatIntervalMs,
+                maxMessageBytes: settings.maxMessageBytes,
+                resume: { latestSeq, backlog: plan.backlog.length, seqReset: plan.seqReset },
+              },
+            },
+          });
+          for (const change of plan.backlog) await sendChange(change, byApp.get(change.app));
+          live = true;
+          await pump();
+        });
+      },
+
+      async onChanged(event: Extract<BusEvent, { type: "targets-changed" }>): Promise<void> {
+        const apps = new Set(event.apps);
+        for (const target of await store.targets.list(clusterId)) {
+          if (!apps.has(target.app)) continue;
+          const seq = BigInt(target.seq);
+          queue.push(
+            target.removed
+              ? { kind: "removal", app: target.app, seq, prune: true }
+              : {
+                  kind: "upsert",
+                  app: target.app,
+                  seq,
+                  digest: target.digest,
+                  bundleDigest: target.bundleDigest,
+                },
+          );
+        }
+        await schedule(pump);
+      },
+
+      onAck(app: string, seq: bigint, accepted: boolean): void {
+        queue.ack(app, seq);
+        const bundleDigest = sentBundle.get(app);
+        if (accepted && bundleDigest !== undefined) heldBundles.add(bundleDigest);
+      },
+
+      async sendBundle(digest: string): Promise<void> {
+        await schedule(async () => {
+          const bundle = await store.bundles.get(digest);
+          await send({
+            body: {
+              case: "bundle",
+              value: bundle
+                ? { digest, encoding: bundle.encoding, data: bundle.bytes }
+                : { digest, error: `bundle ${digest} is not stored on the hub` },
+            },
+          });
+        });
+      },
+    };
+  }
+}
