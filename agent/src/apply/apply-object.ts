@@ -1,5 +1,5 @@
 import { type KubeClient, KubeError } from "../kube/kube-client.js";
-import { type KubeObject, keyOf } from "../kube/kube-object.js";
+import { type KubeObject, keyOf, type ObjectKey, subject } from "../kube/kube-object.js";
 
 /** The one field manager every Flotilla write uses, so ownership is stable across agent versions. */
 export const FIELD_MANAGER = "flotilla-agent";
@@ -32,7 +32,7 @@ export async function applyObject(
     if (!live)
       return { result, object: await kube.create(obj, { fieldManager: FIELD_MANAGER, fieldValidation }) };
     if (method.force && !isNeverReplaced(obj)) {
-      await deleteAndWait(kube, obj);
+      await deleteAndWait(kube, obj.apiVersion, keyOf(obj));
       return { result, object: await kube.create(obj, { fieldManager: FIELD_MANAGER, fieldValidation }) };
     }
     // CRDs and Namespaces are updated in place, never deleted (Argo CD does the same).
@@ -49,7 +49,7 @@ export async function applyObject(
     // re-create the object as `kubectl apply --force` does.
     if (!(method.force && live && error instanceof KubeError && error.reason === "Invalid")) throw error;
     if (isNeverReplaced(obj)) throw error;
-    await deleteAndWait(kube, obj);
+    await deleteAndWait(kube, obj.apiVersion, keyOf(obj));
     return {
       result,
       object: await kube.apply(obj, { fieldManager: FIELD_MANAGER, force: true, fieldValidation }),
@@ -71,17 +71,24 @@ function isNeverReplaced(obj: KubeObject): boolean {
   return obj.kind === "Namespace" || obj.kind === "CustomResourceDefinition";
 }
 
-const deleteWaitMs = 60_000;
 const deletePollMs = 250;
 
-async function deleteAndWait(kube: KubeClient, obj: KubeObject): Promise<void> {
-  const key = keyOf(obj);
-  await kube.delete(obj.apiVersion, key, { propagationPolicy: "Foreground" });
-  const deadline = Date.now() + deleteWaitMs;
-  while (await kube.get(obj.apiVersion, key)) {
+/**
+ * Deletes an object in the foreground and waits until the API server no longer has it (its
+ * dependents and finalizers done). Throws KubeError when it is still there after `timeoutMs`.
+ */
+export async function deleteAndWait(
+  kube: KubeClient,
+  apiVersion: string,
+  key: ObjectKey,
+  timeoutMs = 60_000,
+): Promise<void> {
+  await kube.delete(apiVersion, key, { propagationPolicy: "Foreground" });
+  const deadline = Date.now() + timeoutMs;
+  while (await kube.get(apiVersion, key)) {
     if (Date.now() > deadline) {
       throw new KubeError(
-        `${obj.kind}/${key.name}: still terminating after ${deleteWaitMs / 1000} s`,
+        `${subject(key)}: still terminating after ${Math.round(timeoutMs / 1000)} s`,
         "Unknown",
       );
     }

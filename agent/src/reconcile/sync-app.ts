@@ -1,4 +1,4 @@
-import { applyObject, dryRunApply } from "../apply/apply-object.js";
+import { applyObject, deleteAndWait, dryRunApply, FIELD_MANAGER } from "../apply/apply-object.js";
 import { compareWithLive, matchingIgnores, respectIgnoredFields } from "../apply/compare-objects.js";
 import type { DesiredApp } from "../desired/desired-app.js";
 import { aggregateAppHealth, type Health } from "../health/assess-health.js";
@@ -258,7 +258,7 @@ async function ensureNamespace(env: SyncEnv, namespace: string): Promise<void> {
   try {
     const created = await env.kube.create(
       { apiVersion: "v1", kind: "Namespace", metadata: { name: namespace } },
-      { fieldManager: "flotilla-agent" },
+      { fieldManager: FIELD_MANAGER },
     );
     env.live.observe(resource, created);
   } catch (error) {
@@ -685,12 +685,12 @@ async function runHook(env: SyncEnv, task: SyncTask, item: Item): Promise<string
   item.status.hook = task.phase;
   const existing = await env.kube.get(task.object.apiVersion, key);
   if (existing && policies.includes("BeforeHookCreation"))
-    await deleteAndWait(env, task.object.apiVersion, key);
+    await deleteAndWait(env.kube, task.object.apiVersion, key, env.waveTimeoutMs);
   await env.live.watch(resource, key.namespace);
   const created =
     existing && !policies.includes("BeforeHookCreation")
-      ? await env.kube.apply(task.object, { fieldManager: "flotilla-agent", force: true })
-      : await env.kube.create(task.object, { fieldManager: "flotilla-agent" });
+      ? await env.kube.apply(task.object, { fieldManager: FIELD_MANAGER, force: true })
+      : await env.kube.create(task.object, { fieldManager: FIELD_MANAGER });
   env.live.observe(resource, created);
   item.status.result = existing ? "configured" : "created";
   item.status.sync = "Synced";
@@ -723,15 +723,6 @@ async function runHook(env: SyncEnv, task: SyncTask, item: Item): Promise<string
     env.live.forget(resource, key);
   }
   return outcome === "Failed" ? `${subject(task.object)}: ${item.status.message}` : undefined;
-}
-
-async function deleteAndWait(env: SyncEnv, apiVersion: string, key: ObjectKey): Promise<void> {
-  await env.kube.delete(apiVersion, key, { propagationPolicy: "Foreground" });
-  const deadline = env.now() + env.waveTimeoutMs;
-  while (await env.kube.get(apiVersion, key)) {
-    if (env.now() > deadline) throw new Error(`${subject(key)}: still terminating`);
-    await env.sleep(env.pollIntervalMs);
-  }
 }
 
 /** Waits until every applied object of a step is healthy. Returns a failure message, or "" when healthy. */
