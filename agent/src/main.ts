@@ -1,21 +1,25 @@
 #!/usr/bin/env node
-import { createRequire } from "node:module";
-import { runAgentCommand, runUsage, UsageError } from "./cli/run-command.js";
+import { agentVersion } from "./cli/agent-version.js";
+import { type CommandRun, invokeCommand } from "./cli/invoke-command.js";
+import { joinUsage, runJoinCommand } from "./cli/join-command.js";
+import { runAgentCommand, runUsage } from "./cli/run-command.js";
 import { readProcessEnv } from "./config.js";
 
-const packageJson = createRequire(import.meta.url)("../package.json") as { version: string };
-
-type AgentCommand = { name: string; summary: string; plannedIn?: number };
+type AgentCommand = { name: string; summary: string; plannedIn?: number; usage?: string; run?: CommandRun };
 
 const agentCommands: readonly AgentCommand[] = [
   {
     name: "join",
-    summary: "Register this cluster with a hub and keep reconciling (--hub, --token, --ca-hash)",
-    plannedIn: 5,
+    summary:
+      "Register this cluster with a hub and keep reconciling what it delivers (--hub, --token, --ca-hash)",
+    usage: joinUsage,
+    run: runJoinCommand,
   },
   {
     name: "run",
-    summary: "Reconcile apps from a directory (one subdirectory per app) and the persisted state",
+    summary: "Reconcile apps from a directory, or from the hub this agent joined, and the persisted state",
+    usage: runUsage,
+    run: runAgentCommand,
   },
   { name: "version", summary: "Print the version" },
 ];
@@ -40,30 +44,16 @@ if (!name || name === "--help" || name === "-h" || name === "help") {
     `flotilla-agent ${name}: not available in this version; it is planned in issue #${command.plannedIn}\n`,
   );
   process.exitCode = 2;
-} else if (name === "run") {
-  const argv = process.argv.slice(3);
-  if (argv.includes("--help") || argv.includes("-h")) {
-    process.stdout.write(`Usage: ${runUsage}\n`);
-  } else {
-    const controller = new AbortController();
-    for (const signal of ["SIGINT", "SIGTERM"] as const) process.once(signal, () => controller.abort());
-    const io = {
-      stdout: (text: string) => process.stdout.write(text),
-      stderr: (text: string) => process.stderr.write(text),
-      env: readProcessEnv(),
-      signal: controller.signal,
-    };
-    try {
-      process.exitCode = await runAgentCommand(argv, io);
-    } catch (error) {
-      const usage =
-        error instanceof UsageError || (error as { code?: string }).code?.startsWith("ERR_PARSE_ARGS");
-      process.stderr.write(
-        `flotilla-agent run: ${(error as Error).message}\n${usage ? `Usage: ${runUsage}\n` : ""}`,
-      );
-      process.exitCode = usage ? 2 : 1;
-    }
-  }
+} else if (command.run && command.usage) {
+  const controller = new AbortController();
+  for (const signal of ["SIGINT", "SIGTERM"] as const) process.once(signal, () => controller.abort());
+  const io = {
+    stdout: (text: string) => process.stdout.write(text),
+    stderr: (text: string) => process.stderr.write(text),
+    env: readProcessEnv(),
+    signal: controller.signal,
+  };
+  process.exitCode = await invokeCommand(command.name, command.usage, command.run, process.argv.slice(3), io);
 } else {
-  process.stdout.write(`flotilla-agent ${packageJson.version}\n`);
+  process.stdout.write(`flotilla-agent ${agentVersion}\n`);
 }

@@ -7,7 +7,6 @@ import assert from "node:assert/strict";
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { after, before, describe, it, type TestContext } from "node:test";
-import { parseDuration } from "@flotilla/agent/cli/parse-duration";
 import type { DesiredApp, IgnoreDifference, RetryPolicy } from "@flotilla/agent/desired/desired-app";
 import { createFileStateStore } from "@flotilla/agent/desired/state-store";
 import { assessResourceHealth } from "@flotilla/agent/health/assess-health";
@@ -28,6 +27,7 @@ import {
 } from "@flotilla/hub/resolve/resolve-fleet";
 import { TRACKING_ANNOTATION } from "@flotilla/hub/resolve/tracking";
 import { openGitSource } from "@flotilla/hub/source/git-source";
+import { parseDuration } from "@flotilla/proto/duration";
 import { makeTempDir } from "./harness/agent.js";
 import { useClusters } from "./harness/cluster.js";
 import { ensureTool } from "./harness/tools.js";

@@ -16,6 +16,8 @@ const status = (clusterId: string, digest: string): BusEvent => ({
   sync: "Synced",
   health: "Healthy",
   observedAt: "2025-01-01T00:00:00.000Z",
+  revision: "",
+  message: "",
 });
 
 const digests = (events: BusEvent[], clusterId?: string) =>
@@ -49,7 +51,9 @@ async function collect(bus: Bus, handle?: (event: BusEvent) => void | Promise<vo
     while (!condition()) {
       const leftMs = deadlineMs - Date.now();
       if (leftMs <= 0) {
-        const seen = JSON.stringify(events.map((event) => `${event.type} ${event.clusterId}`));
+        const seen = JSON.stringify(
+          events.map((event) => `${event.type} ${"clusterId" in event ? event.clusterId : event.requestId}`),
+        );
         throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}; saw ${seen}`);
       }
       await new Promise<void>((resolve) => {

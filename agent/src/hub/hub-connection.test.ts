@@ -105,7 +105,12 @@ function createFakeReconciler(
   return { reconciler, removals, statuses };
 }
 
-type AgentOptions = { identity?: Partial<HubIdentity>; apps?: AgentState["apps"] };
+type AgentOptions = {
+  identity?: Partial<HubIdentity>;
+  apps?: AgentState["apps"];
+  statusDebounceMs?: number;
+  onCaughtUp?: (resume: { latestSeq: bigint; backlog: number }) => void;
+};
 
 /** An agent process: file state store, fake reconciler, the real sink and connectToHub. */
 async function useAgent(t: TestContext, hub: FakeHub, options: AgentOptions = {}) {
@@ -131,10 +136,11 @@ async function useAgent(t: TestContext, hub: FakeHub, options: AgentOptions = {}
     identity,
     sink: createReconcilerSink(fake.reconciler, store, feed),
     signal: controller.signal,
-    statusDebounceMs: 20,
+    statusDebounceMs: options.statusDebounceMs ?? 20,
     backoff: { initialMs: 10, factor: 2, maxMs: 50 },
     agentVersion: "0.1.0",
     instanceId: "agent-pod-1",
+    onCaughtUp: options.onCaughtUp,
   });
   t.after(async () => {
     controller.abort();
@@ -142,7 +148,7 @@ async function useAgent(t: TestContext, hub: FakeHub, options: AgentOptions = {}
   });
   /** The state as a restarted agent would read it from disk. */
   const persisted = () => createFileStateStore(path).load();
-  return { done, feed, fake, persisted };
+  return { done, feed, fake, persisted, stop: () => controller.abort() };
 }
 
 /** Accepts the next stream: reads Hello, answers Welcome. */
@@ -396,6 +402,46 @@ describe("connectToHub", () => {
     assert.equal(state.identity?.lastAppliedSeq, 1);
   });
 
+  it("tells when the Welcome's backlog is persisted, once per stream", { timeout }, async (t) => {
+    const hub = await useFakeHub(t, tls);
+    const calls: { resume: { latestSeq: bigint; backlog: number }; apps: string[] }[] = [];
+    let persisted: () => Promise<AgentState> = async () => ({ apps: {} });
+    const called = createSignals();
+    const agent = await useAgent(t, hub, {
+      onCaughtUp(resume) {
+        // Nothing else arrives after the backlog, so this read shows what was on disk at the call.
+        void persisted().then((state) => {
+          calls.push({ resume, apps: Object.keys(state.apps).sort() });
+          called.fire();
+        });
+      },
+    });
+    persisted = agent.persisted;
+    const first = await welcome(hub, { backlog: 2 });
+    await upsert(first.connection, 3n, desiredApp("web", "1").message);
+    await upsert(first.connection, 4n, desiredApp("api", "1").message);
+    await called.next();
+    assert.deepEqual(calls, [{ resume: { latestSeq: 10n, backlog: 2 }, apps: ["api", "web"] }]);
+
+    first.connection.end();
+    await welcome(hub, { backlog: 0 });
+    await called.next();
+    assert.deepEqual(calls[1]?.resume, { latestSeq: 10n, backlog: 0 });
+  });
+
+  it("sends the status reports still pending when it stops", { timeout }, async (t) => {
+    const hub = await useFakeHub(t, tls);
+    const caughtUp = createSignals();
+    const agent = await useAgent(t, hub, { statusDebounceMs: 60_000, onCaughtUp: () => caughtUp.fire() });
+    const { connection } = await welcome(hub);
+    await caughtUp.next();
+    agent.feed.publish(status("web", "Healthy"));
+    agent.stop();
+    const report = await connection.next("appStatus");
+    assert.deepEqual([report.app, report.healthStatus], ["web", HealthStatus.HEALTHY]);
+    await agent.done;
+  });
+
   it("stops, without retrying, when the hub refuses the credential", { timeout }, async (t) => {
     const hub = await useFakeHub(t, tls);
     hub.credentials.clear();
@@ -406,6 +452,34 @@ describe("connectToHub", () => {
     );
   });
 });
+
+/** Counts calls of `fire`; the n-th `next()` resolves once `fire` was called n times. */
+function createSignals() {
+  let fired = 0;
+  let awaited = 0;
+  const waiters = new Map<number, () => void>();
+  return {
+    fire() {
+      fired += 1;
+      waiters.get(fired)?.();
+    },
+    next(timeoutMs = 5_000): Promise<void> {
+      awaited += 1;
+      const n = awaited;
+      if (fired >= n) return Promise.resolve();
+      return new Promise<void>((resolve, reject) => {
+        const timer = setTimeout(
+          () => reject(new Error(`call ${n} did not come within ${timeoutMs} ms`)),
+          timeoutMs,
+        );
+        waiters.set(n, () => {
+          clearTimeout(timer);
+          resolve();
+        });
+      });
+    },
+  };
+}
 
 function emptyApp(name: string): DesiredApp {
   return {

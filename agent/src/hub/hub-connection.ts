@@ -25,7 +25,7 @@ import type { DesiredApp } from "../desired/desired-app.js";
 import type { HubIdentity } from "../desired/state-store.js";
 import type { KubeObject, ObjectKey } from "../kube/kube-object.js";
 import type { AppStatus } from "../reconcile/app-status.js";
-import { decodeBundle, toDesiredApp } from "./decode-desired-app.js";
+import { decodeBundle, MAX_BUNDLE_BYTES, toDesiredApp } from "./decode-desired-app.js";
 import { countStatuses, type StatusReport, toAppStatusMessage } from "./to-app-status-message.js";
 
 /** One app the agent holds, as Hello lists it. */
@@ -99,6 +99,15 @@ export type HubConnectionOptions = {
   backoff?: Backoff;
   /** How long to wait for a Bundle after a BundleRequest before dropping the stream; default 60 000. */
   bundleTimeoutMs?: number;
+  /**
+   * Called once per stream when the agent has caught up: the Welcome and the `resume.backlog`
+   * upserts and removals after it were all handled (persisted and acked, or rejected). From then
+   * on the sink holds every app the hub targets at this cluster. Not called for a stream that
+   * breaks before; must not throw.
+   */
+  onCaughtUp?: (resume: { latestSeq: bigint; backlog: number }) => void;
+  /** On abort, how long status reports not yet sent may take to go out before the stream closes; default 2 000. */
+  drainTimeoutMs?: number;
   /** For tests: the jitter source, default Math.random. */
   random?: () => number;
   transport?: TransportOptions;
@@ -115,10 +124,11 @@ export function hubGrpcAddress(identity: Pick<HubIdentity, "hubUrl" | "grpcAddre
 }
 
 /**
- * Keeps one Connect stream to the hub open until `signal` aborts (then resolves). A stream that
- * fails or ends is reopened after a backoff, which restarts from `backoff.initialMs` once a
- * stream got its Welcome. Rejects when the hub refuses the credential (UNAUTHENTICATED) or the
- * cluster name (PERMISSION_DENIED): retrying cannot help, an operator has to join again.
+ * Keeps one Connect stream to the hub open until `signal` aborts (then sends the status reports
+ * still pending, within `drainTimeoutMs`, and resolves). A stream that fails or ends is reopened
+ * after a backoff, which restarts from `backoff.initialMs` once a stream got its Welcome.
+ * Rejects when the hub refuses the credential (UNAUTHENTICATED) or the cluster name
+ * (PERMISSION_DENIED): retrying cannot help, an operator has to join again.
  */
 export async function connectToHub(options: HubConnectionOptions): Promise<void> {
   const { identity, sink } = options;
@@ -172,7 +182,7 @@ export async function connectToHub(options: HubConnectionOptions): Promise<void>
         ) {
           throw new Error(
             `hub ${identity.hubUrl} refused cluster ${identity.clusterName} (${error.code}: ${error.details}); ` +
-              "the credential is no longer valid: run flotilla-agent join again with a new token",
+              "the credential is no longer valid: create a new token (flotilla cluster token create) and run flotilla-agent join again",
             { cause: error },
           );
         }
@@ -212,7 +222,20 @@ async function runStream(
   const { options, log } = session;
   const sink = options.sink;
   const controller = new AbortController();
-  const stopOnAbort = () => controller.abort();
+  let closeTimer: ReturnType<typeof setTimeout> | undefined;
+  // An agent that stops still sends the statuses it has not reported, so the hub sees its last
+  // word; then it half-closes and lets the hub end the call, since a cancel could drop what is
+  // still in transit. Past drainTimeoutMs the call is cancelled.
+  const stopOnAbort = () => {
+    if (!outcome.welcomed) return controller.abort();
+    const drainTimeoutMs = options.drainTimeoutMs ?? 2_000;
+    const started = Date.now();
+    void session.reporter.drain(drainTimeoutMs).finally(() => {
+      if (controller.signal.aborted) return; // the stream ended meanwhile
+      stream.end();
+      closeTimer = setTimeout(() => controller.abort(), Math.max(0, drainTimeoutMs - (Date.now() - started)));
+    });
+  };
   signal.addEventListener("abort", stopOnAbort, { once: true });
   const stream = session.client.connect({
     signal: controller.signal,
@@ -231,6 +254,9 @@ async function runStream(
   const bundleWaiters = new Map<string, { resolve(bundle: Bundle): void; reject(error: Error): void }>();
   let heartbeat: ReturnType<typeof setInterval> | undefined;
   let failure: { error: unknown } | undefined;
+  /** What the Welcome said about resuming, and how many of its backlog changes are still to come. */
+  let resume = { latestSeq: 0n, backlog: 0 };
+  let backlogLeft = 0;
   let work: Promise<void> = Promise.resolve();
   // Changes are handled one at a time, in the order they arrived, so acks follow seq order.
   const enqueue = (step: () => Promise<void>) => {
@@ -244,6 +270,38 @@ async function runStream(
       }
     });
   };
+
+  /** Slices of bundles the hub sends in several messages, by digest. */
+  const slices = new Map<string, { parts: Uint8Array[]; received: number; total: number }>();
+  /** The whole bundle once its last slice arrived; undefined while slices are missing. */
+  function assembleBundle(bundle: Bundle): Bundle | undefined {
+    const total = Number(bundle.totalSize);
+    if (total === 0 || bundle.error) {
+      slices.delete(bundle.digest);
+      return bundle;
+    }
+    if (total > MAX_BUNDLE_BYTES)
+      return {
+        ...bundle,
+        data: new Uint8Array(),
+        error: `bundle of ${total} bytes is over the agent's limit`,
+      };
+    const entry = slices.get(bundle.digest) ?? { parts: [], received: 0, total };
+    if (Number(bundle.offset) !== entry.received || entry.total !== total) {
+      slices.delete(bundle.digest);
+      return {
+        ...bundle,
+        data: new Uint8Array(),
+        error: `bundle slice at ${bundle.offset} arrived out of order`,
+      };
+    }
+    entry.parts.push(bundle.data);
+    entry.received += bundle.data.length;
+    slices.set(bundle.digest, entry);
+    if (entry.received < total) return undefined;
+    slices.delete(bundle.digest);
+    return { ...bundle, data: Buffer.concat(entry.parts), offset: 0n, totalSize: 0n };
+  }
 
   function waitForBundle(digest: string): Promise<Bundle> {
     const timeoutMs = options.bundleTimeoutMs ?? 60_000;
@@ -377,6 +435,18 @@ async function runStream(
     }, intervalMs);
   }
 
+  // Queued behind the changes received so far, so it runs once they are persisted.
+  function reportCaughtUp(): void {
+    const caughtUp = { ...resume };
+    enqueue(async () => options.onCaughtUp?.(caughtUp));
+  }
+
+  function countBacklog(): void {
+    if (backlogLeft === 0) return;
+    backlogLeft -= 1;
+    if (backlogLeft === 0) reportCaughtUp();
+  }
+
   function receive(message: HubMessage): void {
     const body = message.body;
     if (body.case === "welcome") {
@@ -395,6 +465,9 @@ async function runStream(
           lastAppliedSeq = 0n;
         });
       }
+      resume = { latestSeq: welcome.resume?.latestSeq ?? 0n, backlog: welcome.resume?.backlog ?? 0 };
+      backlogLeft = resume.backlog;
+      if (backlogLeft === 0) reportCaughtUp();
       startHeartbeat(welcome.heartbeatIntervalMs || (options.heartbeatIntervalMs ?? 30_000));
       // The hub may have missed reports while the agent was away: send every app's latest.
       for (const status of sink.statuses()) session.reporter.add({ app: status.name, status });
@@ -404,18 +477,23 @@ async function runStream(
     if (!outcome.welcomed)
       throw new GrpcError("INTERNAL", `hub sent ${body.case ?? "an empty message"} before Welcome`);
     switch (body.case) {
-      case "bundle":
-        bundleWaiters.get(body.value.digest)?.resolve(body.value);
-        bundleWaiters.delete(body.value.digest);
+      case "bundle": {
+        const whole = assembleBundle(body.value);
+        if (!whole) return; // More slices to come.
+        bundleWaiters.get(whole.digest)?.resolve(whole);
+        bundleWaiters.delete(whole.digest);
         return;
+      }
       case "upsert": {
         const upsert = body.value;
         enqueue(() => receiveUpsert(upsert));
+        countBacklog();
         return;
       }
       case "removal": {
         const removal = body.value;
         enqueue(() => receiveRemoval(removal));
+        countBacklog();
         return;
       }
       case "sync": {
@@ -458,6 +536,7 @@ async function runStream(
     if (failure === undefined) throw error;
   } finally {
     signal.removeEventListener("abort", stopOnAbort);
+    clearTimeout(closeTimer);
     if (heartbeat !== undefined) clearInterval(heartbeat);
     session.reporter.detach();
     controller.abort();
@@ -474,6 +553,8 @@ type StatusReporter = {
   add(report: StatusReport): void;
   attach(send: (message: AgentMessage) => Promise<void>): void;
   detach(): void;
+  /** Sends what is pending now, without the debounce; resolves when done or after `timeoutMs`. */
+  drain(timeoutMs: number): Promise<void>;
 };
 
 /**
@@ -525,6 +606,19 @@ function createStatusReporter(
       sender = undefined;
       if (timer !== undefined) clearTimeout(timer);
       timer = undefined;
+    },
+    async drain(timeoutMs) {
+      if (sender === undefined || pending.size === 0) return;
+      if (timer !== undefined) clearTimeout(timer);
+      timer = undefined;
+      let deadline: ReturnType<typeof setTimeout> | undefined;
+      await Promise.race([
+        flush(),
+        new Promise<void>((resolve) => {
+          deadline = setTimeout(resolve, timeoutMs);
+        }),
+      ]);
+      clearTimeout(deadline);
     },
   };
 }

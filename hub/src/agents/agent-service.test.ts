@@ -426,4 +426,190 @@ describe("AgentService.Connect", () => {
     assert.deepEqual(copyBytes(found.body.case === "bundle" ? found.body.value.data : undefined), bytes);
     assert.match(missing.body.case === "bundle" ? missing.body.value.error : "", /b-missing is not stored/);
   });
+
+  it("sends a bundle over the message limit without bytes in the upsert, then in ordered slices", {
+    timeout,
+  }, async (t) => {
+    const cluster = await registerCluster();
+    const big = new Uint8Array(9 * 1024 * 1024).map((_, index) => index % 251);
+    await store.bundles.put({ digest: "b-big", encoding: "json", bytes: big, objectCount: 1 });
+    await store.targets.apply(cluster.id, [target("big", "d-big", "b-big")]);
+    const stream = useStream(t, cluster.credential);
+    await stream.send(hello(cluster.name));
+    assert.equal((await stream.receive()).body.case, "welcome");
+    const upsert = await stream.receive();
+    assert.equal(upsert.body.case, "upsert");
+    assert.equal(upsert.body.case === "upsert" ? upsert.body.value.app?.bundle : "x", undefined);
+
+    await stream.send({ body: { case: "bundleRequest", value: { digests: ["b-big"] } } });
+    const parts: Uint8Array[] = [];
+    let total = 0n;
+    for (let received = 0; total === 0n || received < Number(total); ) {
+      const message = await stream.receive();
+      assert.equal(message.body.case, "bundle");
+      if (message.body.case !== "bundle") break;
+      assert.equal(message.body.value.offset, BigInt(received), "slices arrive in order");
+      assert.ok(
+        message.body.value.data.length < 4 * 1024 * 1024,
+        "every slice fits the agent's receive limit",
+      );
+      total = message.body.value.totalSize;
+      parts.push(copyBytes(message.body.value.data) ?? new Uint8Array());
+      received += message.body.value.data.length;
+    }
+    assert.ok(parts.length >= 3, `${parts.length} slices`);
+    assert.deepEqual(new Uint8Array(Buffer.concat(parts)), big);
+  });
+
+  it("coalesces changes for a slow agent: only the latest state of each app goes out", {
+    timeout,
+  }, async (t) => {
+    const cluster = await registerCluster();
+    await putBundle("b-slow", "[]");
+    const stream = useStream(t, cluster.credential);
+    await stream.send(hello(cluster.name));
+    assert.equal((await stream.receive()).body.case, "welcome");
+    // The agent reads nothing while 200 changes of one app land; none is acknowledged.
+    for (let version = 1; version <= 200; version++) {
+      const result = await store.targets.apply(cluster.id, [target("busy", `d-${version}`, "b-slow")]);
+      await bus.publish({
+        type: "targets-changed",
+        clusterId: cluster.id,
+        apps: ["busy"],
+        seq: String(result.changed[0]?.seq ?? 0),
+      });
+    }
+    const received: string[] = [];
+    for (;;) {
+      const message = await stream.receive();
+      if (message.body.case !== "upsert") continue;
+      const digest = message.body.value.app?.digest ?? "";
+      received.push(digest);
+      await stream.send({
+        body: { case: "ack", value: { app: "busy", seq: message.body.value.seq, digest, accepted: true } },
+      });
+      if (digest === "d-200") break;
+    }
+    assert.ok(received.length < 20, `coalesced to ${received.length} upserts, not 200`);
+    assert.equal(received.at(-1), "d-200");
+  });
+
+  it("sends pending sync requests after Welcome and acknowledges them from the operation status", {
+    timeout,
+  }, async (t) => {
+    const cluster = await registerCluster();
+    await store.syncRequests.add({
+      clusterId: cluster.id,
+      app: "web",
+      requestId: "req-1",
+      prune: true,
+      requestedBy: "alice",
+    });
+    const stream = useStream(t, cluster.credential);
+    await stream.send(hello(cluster.name));
+    assert.equal((await stream.receive()).body.case, "welcome");
+    const sync = await stream.receive();
+    assert.equal(sync.body.case, "sync");
+    assert.deepEqual(
+      sync.body.case === "sync"
+        ? [sync.body.value.requestId, sync.body.value.prune, sync.body.value.requestedBy]
+        : [],
+      ["req-1", true, "alice"],
+    );
+    await stream.send({
+      body: {
+        case: "appStatus",
+        value: {
+          app: "web",
+          syncStatus: SyncStatus.SYNCED,
+          healthStatus: HealthStatus.HEALTHY,
+          operation: { requestId: "req-1", phase: 2 },
+        },
+      },
+    });
+    await waitFor(
+      "sync request acknowledged",
+      async () => (await store.syncRequests.listPending(cluster.id)).length === 0,
+    );
+
+    // A request made while connected goes out at once.
+    await store.syncRequests.add({ clusterId: cluster.id, app: "web", requestId: "req-2" });
+    await bus.publish({ type: "sync-request", clusterId: cluster.id, app: "web", requestId: "req-2" });
+    const live = await stream.receive();
+    assert.equal(live.body.case === "sync" ? live.body.value.requestId : "", "req-2");
+  });
+
+  it("rotates the credential over the stream; the old one keeps working only for the grace period", {
+    timeout,
+  }, async (t) => {
+    const cluster = await registerCluster();
+    const stream = useStream(t, cluster.credential);
+    await stream.send(hello(cluster.name));
+    assert.equal((await stream.receive()).body.case, "welcome");
+    await bus.publish({ type: "rotate-credential", clusterId: cluster.id, requestId: "rot-1", graceMs: 0 });
+    const rotation = await stream.receive();
+    assert.equal(rotation.body.case, "credentialRotation");
+    const next = rotation.body.case === "credentialRotation" ? rotation.body.value.credential : "";
+    const parsedNext = parseToken(next);
+    assert.equal(parsedNext?.kind, "cluster");
+    assert.deepEqual(await store.credentials.verify(parsedNext?.id ?? "", parsedNext?.secret ?? ""), {
+      ok: true,
+      clusterId: cluster.id,
+    });
+    const old = parseToken(cluster.credential);
+    await waitFor(
+      "old credential retired",
+      async () => !(await store.credentials.verify(old?.id ?? "", old?.secret ?? "")).ok,
+    );
+  });
+
+  it("prunes on removal only when the app's last policy had automated prune", { timeout }, async (t) => {
+    const cluster = await registerCluster();
+    await putBundle("b-rm", "[]");
+    const withPrune: TargetInput = {
+      ...target("pruned", "d-p", "b-rm"),
+      desired: { syncPolicy: { automated: { prune: true } } },
+    };
+    const without: TargetInput = {
+      ...target("kept", "d-k", "b-rm"),
+      desired: { syncPolicy: { automated: { prune: false } } },
+    };
+    await store.targets.apply(cluster.id, [withPrune, without]);
+    const stream = useStream(t, cluster.credential);
+    await stream.send(hello(cluster.name));
+    assert.equal((await stream.receive()).body.case, "welcome");
+    for (let i = 0; i < 2; i++) {
+      const upsert = await stream.receive();
+      if (upsert.body.case === "upsert")
+        await stream.send({
+          body: {
+            case: "ack",
+            value: { app: upsert.body.value.app?.name ?? "", seq: upsert.body.value.seq, accepted: true },
+          },
+        });
+    }
+    const result = await store.targets.apply(cluster.id, []);
+    await bus.publish({
+      type: "targets-changed",
+      clusterId: cluster.id,
+      apps: ["pruned", "kept"],
+      seq: String(result.removed.at(-1)?.seq ?? 0),
+    });
+    const prune = new Map<string, boolean>();
+    while (prune.size < 2) {
+      const message = await stream.receive();
+      if (message.body.case === "removal") prune.set(message.body.value.app, message.body.value.prune);
+    }
+    assert.deepEqual(Object.fromEntries(prune), { pruned: true, kept: false });
+  });
+
+  it("ends the stream of a cluster that was removed from the hub", { timeout }, async (t) => {
+    const cluster = await registerCluster();
+    const stream = useStream(t, cluster.credential);
+    await stream.send(hello(cluster.name));
+    assert.equal((await stream.receive()).body.case, "welcome");
+    await store.clusters.remove(cluster.id);
+    await bus.publish({ type: "cluster-changed", clusterId: cluster.id });
+    assert.ok(isGrpcError("UNAUTHENTICATED", /was removed from the hub/)(await stream.ended()));
+  });
 });

@@ -5,8 +5,8 @@
  * bus announces them, and records acks, statuses and heartbeats in the store.
  */
 import { randomUUID } from "node:crypto";
-import type { MessageInitShape } from "@bufbuild/protobuf";
-import { timestampDate } from "@bufbuild/protobuf/wkt";
+import { type MessageInitShape, toJson } from "@bufbuild/protobuf";
+import { timestampDate, timestampFromDate } from "@bufbuild/protobuf/wkt";
 import type {
   AgentMessage,
   AgentMessageSchema,
@@ -14,12 +14,23 @@ import type {
   Hello,
   HubMessageSchema,
 } from "@flotilla/proto/gen/flotilla/v1/agent_pb";
-import type { AppStatus, DesiredAppSchema } from "@flotilla/proto/gen/flotilla/v1/app_pb";
-import { HealthStatus, SyncStatus } from "@flotilla/proto/gen/flotilla/v1/app_pb";
+import type {
+  AppSourceSchema,
+  AppStatus,
+  DesiredAppSchema,
+  IgnoreDifferenceSchema,
+  SyncPolicySchema,
+} from "@flotilla/proto/gen/flotilla/v1/app_pb";
+import {
+  AppStatusSchema,
+  HealthStatus,
+  OperationPhase,
+  SyncStatus,
+} from "@flotilla/proto/gen/flotilla/v1/app_pb";
 import { GrpcError, type ServerBidiStream, type ServiceImpl } from "@flotilla/proto/grpc";
 import { generateToken, parseToken } from "../auth/tokens.js";
 import type { Bus, BusEvent } from "../bus/bus.js";
-import type { Store, Target, TokenRefusal } from "../store/store.js";
+import type { AppStatusRecord, Store, Target, TokenRefusal } from "../store/store.js";
 import { type Change, createDeliveryQueue, planResume } from "./delivery-queue.js";
 
 export type AgentServiceOptions = {
@@ -68,6 +79,25 @@ const HEALTH_NAME: Record<HealthStatus, string> = {
   [HealthStatus.UNKNOWN]: "Unknown",
 };
 
+const OPERATION_PHASE_NAME: Record<OperationPhase, string> = {
+  [OperationPhase.UNSPECIFIED]: "Unknown",
+  [OperationPhase.RUNNING]: "Running",
+  [OperationPhase.SUCCEEDED]: "Succeeded",
+  [OperationPhase.FAILED]: "Failed",
+  [OperationPhase.ERROR]: "Error",
+};
+
+/** One line on why an app is not Synced and Healthy: the failed sync, else the health message. */
+function statusMessage(status: AppStatus): string {
+  const operation = status.operation;
+  if (operation && (operation.phase === OperationPhase.FAILED || operation.phase === OperationPhase.ERROR))
+    return operation.message || "sync failed";
+  return status.healthMessage;
+}
+
+/** gRPC's default receive limit, which agents keep: no message to an agent may be larger. */
+const AGENT_RECEIVE_LIMIT_BYTES = 4 * 1024 * 1024;
+
 type Connection = { end(error: GrpcError): void; done: Promise<void> };
 
 export function createAgentService(options: AgentServiceOptions): AgentServiceHandlers {
@@ -114,6 +144,7 @@ export function createAgentService(options: AgentServiceOptions): AgentServiceHa
         throw new GrpcError("UNAUTHENTICATED", TOKEN_REFUSAL_MESSAGE[result.reason]);
       }
       const { cluster, rejoined } = result;
+      await bus.publish({ type: "cluster-changed", clusterId: cluster.id });
       await store.events.append({
         clusterId: cluster.id,
         type: rejoined ? "cluster-rejoined" : "cluster-registered",
@@ -182,6 +213,16 @@ export function createAgentService(options: AgentServiceOptions): AgentServiceHa
           async (event) => {
             if (event.type === "targets-changed" && event.clusterId === clusterId)
               await delivery.onChanged(event);
+            else if (event.type === "sync-request" && event.clusterId === clusterId)
+              await delivery.sendPendingSyncs();
+            else if (event.type === "rotate-credential" && event.clusterId === clusterId)
+              await delivery.rotateCredential(event);
+            else if (event.type === "cluster-changed" && event.clusterId === clusterId) {
+              if (!(await store.clusters.get(clusterId)))
+                endStream(
+                  new GrpcError("UNAUTHENTICATED", `cluster ${cluster.name} was removed from the hub`),
+                );
+            }
           },
           { onError: (error) => log(`cluster ${cluster.name}: delivery failed`, { error: error.message }) },
         );
@@ -207,6 +248,7 @@ export function createAgentService(options: AgentServiceOptions): AgentServiceHa
         if (connections.get(clusterId) === connection) {
           connections.delete(clusterId);
           await store.clusters.setState(clusterId, "Disconnected");
+          await store.statuses.markStale(clusterId);
           await publishClusterState(clusterId, "Disconnected");
         }
         finish();
@@ -267,13 +309,31 @@ export function createAgentService(options: AgentServiceOptions): AgentServiceHa
   }
 
   async function recordStatus(clusterId: string, status: AppStatus): Promise<void> {
+    const observedAt = status.observedAt ? timestampDate(status.observedAt) : now();
     if (status.removed) {
       await store.statuses.remove(clusterId, status.app);
+      await bus.publish({
+        type: "status",
+        clusterId,
+        app: status.app,
+        digest: "",
+        sync: "Unknown",
+        health: "Unknown",
+        observedAt: observedAt.toISOString(),
+        revision: "",
+        message: "",
+        removed: true,
+      });
       return;
     }
-    const observedAt = status.observedAt ? timestampDate(status.observedAt) : now();
     const sync = SYNC_NAME[status.syncStatus] ?? "Unknown";
     const health = HEALTH_NAME[status.healthStatus] ?? "Unknown";
+    const json = toJson(AppStatusSchema, status) as {
+      operation?: Record<string, unknown>;
+      resources?: unknown[];
+      conditions?: unknown[];
+    };
+    const previous = await store.statuses.get(clusterId, status.app);
     await store.statuses.upsert({
       clusterId,
       app: status.app,
@@ -282,9 +342,15 @@ export function createAgentService(options: AgentServiceOptions): AgentServiceHa
       sync,
       health,
       healthMessage: status.healthMessage,
+      operation: json.operation ?? null,
+      resources: json.resources ?? [],
+      conditions: json.conditions ?? [],
       observedAt,
     });
     await store.clusters.markSeen(clusterId, now());
+    const operation = status.operation;
+    if (operation?.requestId) await store.syncRequests.ack(clusterId, operation.requestId);
+    await recordTransitions(clusterId, status, previous, { sync, health });
     await bus.publish({
       type: "status",
       clusterId,
@@ -293,7 +359,50 @@ export function createAgentService(options: AgentServiceOptions): AgentServiceHa
       sync,
       health,
       observedAt: observedAt.toISOString(),
+      revision: status.revision,
+      message: statusMessage(status),
     });
+  }
+
+  /** Health and sync transitions and finished operations go to the event history. */
+  async function recordTransitions(
+    clusterId: string,
+    status: AppStatus,
+    previous: AppStatusRecord | undefined,
+    now: { sync: string; health: string },
+  ): Promise<void> {
+    const base = { clusterId, app: status.app };
+    const data = { revision: status.revision, digest: status.digest, actor: "agent" };
+    const fromHealth = previous?.health ?? "Unknown";
+    if (fromHealth !== now.health) {
+      await store.events.append({
+        ...base,
+        type: "health-changed",
+        message: `${fromHealth} -> ${now.health}${status.healthMessage ? `: ${status.healthMessage}` : ""}`,
+        data: { ...data, from: fromHealth, to: now.health },
+      });
+    }
+    const fromSync = previous?.sync ?? "Unknown";
+    if (fromSync !== now.sync) {
+      await store.events.append({
+        ...base,
+        type: "sync-status-changed",
+        message: `${fromSync} -> ${now.sync}`,
+        data: { ...data, from: fromSync, to: now.sync },
+      });
+    }
+    const operation = status.operation;
+    const finishedAt = operation?.finishedAt ? timestampDate(operation.finishedAt).toISOString() : undefined;
+    const previousFinished = (previous?.operation as { finishedAt?: string } | null | undefined)?.finishedAt;
+    if (operation && finishedAt && finishedAt !== previousFinished) {
+      const phase = OPERATION_PHASE_NAME[operation.phase] ?? "Unknown";
+      await store.events.append({
+        ...base,
+        type: "operation-finished",
+        message: `sync ${phase}${operation.message ? `: ${operation.message}` : ""}`,
+        data: { ...data, phase, requestId: operation.requestId, revision: operation.revision },
+      });
+    }
   }
 
   type Delivery = ReturnType<typeof createDelivery>;
@@ -309,6 +418,16 @@ export function createAgentService(options: AgentServiceOptions): AgentServiceHa
     const sentSeq = new Map<string, bigint>();
     /** Bundle digest of the upsert in flight per app, to mark it held once acked. */
     const sentBundle = new Map<string, string>();
+    /** Sync requests sent on this stream, so a repeated announcement does not run a sync twice. */
+    const sentSyncs = new Set<string>();
+    /**
+     * Bundles larger than this go out in slices after a BundleRequest: below both the hub's
+     * message limit and gRPC's default receive limit (4 MiB), which agents keep.
+     */
+    const chunkBytes = Math.max(
+      64 * 1024,
+      Math.min(options.maxMessageBytes, AGENT_RECEIVE_LIMIT_BYTES) - 256 * 1024,
+    );
     let live = false;
     let sending: Promise<void> = Promise.resolve();
 
@@ -331,8 +450,9 @@ export function createAgentService(options: AgentServiceOptions): AgentServiceHa
     }
 
     async function toDesiredApp(target: Target): Promise<MessageInitShape<typeof DesiredAppSchema>> {
-      const desired = target.desired;
-      const text = (key: string) => (typeof desired[key] === "string" ? (desired[key] as string) : "");
+      const desired = target.desired as DesiredFields;
+      const text = (key: keyof DesiredFields) =>
+        typeof desired[key] === "string" ? (desired[key] as string) : "";
       const app: MessageInitShape<typeof DesiredAppSchema> = {
         name: target.app,
         digest: target.digest,
@@ -341,12 +461,16 @@ export function createAgentService(options: AgentServiceOptions): AgentServiceHa
         project: text("project"),
         revision: text("revision"),
         bundleEncoding: text("bundleEncoding"),
+        ...(desired.source ? { source: desired.source } : {}),
+        ...(desired.syncPolicy ? { syncPolicy: desired.syncPolicy } : {}),
+        ...(desired.ignoreDifferences ? { ignoreDifferences: desired.ignoreDifferences } : {}),
       };
       if (typeof desired.objectCount === "number") app.objectCount = desired.objectCount;
       if (!heldBundles.has(target.bundleDigest)) {
         const bundle = await store.bundles.get(target.bundleDigest);
-        // A missing bundle is sent without bytes; the agent asks with BundleRequest and gets an error.
-        if (bundle) {
+        // A missing bundle is sent without bytes; the agent asks with BundleRequest and gets an
+        // error. So is a bundle too large for one message: the agent asks, and gets it in slices.
+        if (bundle && bundle.bytes.length <= chunkBytes) {
           app.bundle = bundle.bytes;
           app.bundleEncoding = bundle.encoding;
           app.objectCount = bundle.objectCount;
@@ -387,7 +511,10 @@ export function createAgentService(options: AgentServiceOptions): AgentServiceHa
             latestSeq,
             // A held app without a pending removal was removed before the store was recreated.
             removalSeq: (app) => BigInt(byApp.get(app)?.seq ?? Number(latestSeq)),
-            pruneOnRemoval: () => true,
+            pruneOnRemoval: (app) => {
+              const target = byApp.get(app);
+              return target ? prunesOnRemoval(target) : false;
+            },
           });
           await send({
             body: {
@@ -406,6 +533,7 @@ export function createAgentService(options: AgentServiceOptions): AgentServiceHa
           live = true;
           await pump();
         });
+        await this.sendPendingSyncs();
       },
 
       async onChanged(event: Extract<BusEvent, { type: "targets-changed" }>): Promise<void> {
@@ -415,7 +543,7 @@ export function createAgentService(options: AgentServiceOptions): AgentServiceHa
           const seq = BigInt(target.seq);
           queue.push(
             target.removed
-              ? { kind: "removal", app: target.app, seq, prune: true }
+              ? { kind: "removal", app: target.app, seq, prune: prunesOnRemoval(target) }
               : {
                   kind: "upsert",
                   app: target.app,
@@ -437,16 +565,121 @@ export function createAgentService(options: AgentServiceOptions): AgentServiceHa
       async sendBundle(digest: string): Promise<void> {
         await schedule(async () => {
           const bundle = await store.bundles.get(digest);
-          await send({
-            body: {
-              case: "bundle",
-              value: bundle
-                ? { digest, encoding: bundle.encoding, data: bundle.bytes }
-                : { digest, error: `bundle ${digest} is not stored on the hub` },
-            },
+          if (!bundle) {
+            await send({
+              body: { case: "bundle", value: { digest, error: `bundle ${digest} is not stored on the hub` } },
+            });
+            return;
+          }
+          const total = bundle.bytes.length;
+          if (total <= chunkBytes) {
+            await send({
+              body: { case: "bundle", value: { digest, encoding: bundle.encoding, data: bundle.bytes } },
+            });
+            return;
+          }
+          for (let offset = 0; offset < total; offset += chunkBytes) {
+            await send({
+              body: {
+                case: "bundle",
+                value: {
+                  digest,
+                  encoding: bundle.encoding,
+                  data: bundle.bytes.subarray(offset, offset + chunkBytes),
+                  offset: BigInt(offset),
+                  totalSize: BigInt(total),
+                },
+              },
+            });
+          }
+        });
+      },
+
+      /** Sends every sync request of this cluster the agent has not acknowledged yet. */
+      async sendPendingSyncs(): Promise<void> {
+        await schedule(async () => {
+          if (!live) return;
+          for (const request of await store.syncRequests.listPending(clusterId)) {
+            if (sentSyncs.has(request.requestId)) continue;
+            await send({
+              body: {
+                case: "sync",
+                value: {
+                  requestId: request.requestId,
+                  app: request.app,
+                  prune: request.prune,
+                  force: request.force,
+                  dryRun: request.dryRun,
+                  requestedBy: request.requestedBy,
+                },
+              },
+            });
+            sentSyncs.add(request.requestId);
+          }
+        });
+      },
+
+      /** Issues a new credential and sends it; the old ones stop working after the grace period. */
+      async rotateCredential(event: Extract<BusEvent, { type: "rotate-credential" }>): Promise<void> {
+        await schedule(async () => {
+          const text = generateToken("cluster");
+          const credential = parseToken(text);
+          if (!credential) throw new Error("generated cluster credential does not parse");
+          const previousExpiresAt = new Date(now().getTime() + event.graceMs);
+          await store.credentials.add({
+            id: credential.id,
+            clusterId,
+            secret: credential.secret,
+            retireOthersAt: previousExpiresAt,
           });
+          let delivered = true;
+          try {
+            await send({
+              body: {
+                case: "credentialRotation",
+                value: { credential: text, previousExpiresAt: timestampFromDate(previousExpiresAt) },
+              },
+            });
+          } catch (error) {
+            delivered = false;
+            throw error;
+          } finally {
+            await store.events.append({
+              clusterId,
+              type: "credential-rotated",
+              message: `cluster credential rotated (new id ${credential.id}); previous credentials expire at ${previousExpiresAt.toISOString()}${delivered ? "" : "; the agent did not receive it"}`,
+              data: {
+                credentialId: credential.id,
+                delivered,
+                previousExpiresAt: previousExpiresAt.toISOString(),
+              },
+            });
+            await bus.publish({
+              type: "credential-rotated",
+              clusterId,
+              requestId: event.requestId,
+              delivered,
+            });
+          }
         });
       },
     };
   }
+}
+
+/** The DesiredApp fields the resolver keeps in Target.desired, in protobuf init form. */
+type DesiredFields = {
+  namespace?: string;
+  project?: string;
+  revision?: string;
+  bundleEncoding?: string;
+  objectCount?: number;
+  source?: MessageInitShape<typeof AppSourceSchema>;
+  syncPolicy?: MessageInitShape<typeof SyncPolicySchema>;
+  ignoreDifferences?: MessageInitShape<typeof IgnoreDifferenceSchema>[];
+};
+
+/** A removed app's objects are deleted only when its last policy had automated prune, as in Argo CD. */
+function prunesOnRemoval(target: Target): boolean {
+  return (target.desired as DesiredFields).syncPolicy?.automated?.prune === true;
 }

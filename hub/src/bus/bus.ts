@@ -18,9 +18,25 @@ export type BusEvent =
       sync: string;
       health: string;
       observedAt: string;
+      /** Commit of the desired state last synced. */
+      revision: string;
+      /** Why it is not Synced and Healthy; "" when it is. */
+      message: string;
+      /** The agent dropped the app: the (cluster, app) row goes away. */
+      removed?: boolean;
     }
   | { type: "cluster"; clusterId: string; state: ClusterState; replica: string; at: string }
-  | { type: "sync-request"; clusterId: string; app: string; requestId: string };
+  | { type: "sync-request"; clusterId: string; app: string; requestId: string }
+  /** A cluster's labels changed or it was removed: indexes reload it, the resolver re-resolves. */
+  | { type: "cluster-changed"; clusterId: string }
+  /** Asks the resolver leader to resolve now; `source` "" means every source. */
+  | { type: "refresh"; requestId: string; source: string; hard: boolean }
+  /** The resolver finished a resolve (of the refresh `requestId`, "" for a poll). */
+  | { type: "resolved"; requestId: string; changedTargets: number; error: string }
+  /** Asks the replica holding the cluster's stream to rotate its credential. */
+  | { type: "rotate-credential"; clusterId: string; requestId: string; graceMs: number }
+  /** Answer to rotate-credential from the replica that did it. Never carries the credential. */
+  | { type: "credential-rotated"; clusterId: string; requestId: string; delivered: boolean };
 
 export type BusEventType = BusEvent["type"];
 

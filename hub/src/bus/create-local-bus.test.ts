@@ -11,6 +11,8 @@ const status = (clusterId: string, digest: string): BusEvent => ({
   sync: "Synced",
   health: "Healthy",
   observedAt: "2025-01-01T00:00:00.000Z",
+  revision: "",
+  message: "",
 });
 
 /** Subscribes and records events and errors; `until` waits for a condition, woken by each arrival. */

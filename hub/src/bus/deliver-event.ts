@@ -2,9 +2,9 @@ import type { BusEvent, BusHandler, BusStats } from "./bus.js";
 
 /** Names an event in errors: `status c1/web`, `targets-changed c1`. */
 export function describeEvent(event: BusEvent): string {
-  return "app" in event
-    ? `${event.type} ${event.clusterId}/${event.app}`
-    : `${event.type} ${event.clusterId}`;
+  if ("app" in event) return `${event.type} ${event.clusterId}/${event.app}`;
+  if ("clusterId" in event) return `${event.type} ${event.clusterId}`;
+  return `${event.type} ${event.requestId}`;
 }
 
 /**

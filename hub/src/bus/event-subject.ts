@@ -6,6 +6,11 @@ export const SUBJECT_KINDS = {
   status: "status",
   cluster: "cluster",
   "sync-request": "sync",
+  "cluster-changed": "registration",
+  refresh: "refresh",
+  resolved: "resolved",
+  "rotate-credential": "rotate",
+  "credential-rotated": "rotated",
 } as const satisfies Record<BusEventType, string>;
 
 const UTF8 = new TextEncoder();
@@ -25,7 +30,8 @@ export function checkSubjectPrefix(prefix: string): void {
  * `eu.west` becomes `eu%2Ewest`. The subject only routes; the payload carries the real id.
  */
 export function eventSubject(prefix: string, event: BusEvent): string {
-  return `${prefix}.${SUBJECT_KINDS[event.type]}.${encodeSubjectToken(event.clusterId)}`;
+  const key = "clusterId" in event ? event.clusterId : "hub";
+  return `${prefix}.${SUBJECT_KINDS[event.type]}.${encodeSubjectToken(key)}`;
 }
 
 export function encodeSubjectToken(text: string): string {

@@ -13,6 +13,8 @@ const valid: BusEvent[] = [
     sync: "Synced",
     health: "Healthy",
     observedAt: "2025-01-01T00:00:00.000Z",
+    revision: "",
+    message: "",
   },
   {
     type: "cluster",
@@ -22,6 +24,11 @@ const valid: BusEvent[] = [
     at: "2025-01-01T00:00:00.000Z",
   },
   { type: "sync-request", clusterId: "c1", app: "web", requestId: "r-1" },
+  { type: "cluster-changed", clusterId: "c1" },
+  { type: "refresh", requestId: "r-2", source: "", hard: true },
+  { type: "resolved", requestId: "", changedTargets: 3, error: "" },
+  { type: "rotate-credential", clusterId: "c1", requestId: "r-3", graceMs: 60_000 },
+  { type: "credential-rotated", clusterId: "c1", requestId: "r-3", delivered: false },
 ];
 
 describe("parseBusEvent", () => {

@@ -5,6 +5,7 @@ type Fields = Record<string, unknown>;
 const CLUSTER_STATES: readonly ClusterState[] = ["Connected", "Disconnected", "Pending"];
 
 const isText = (value: unknown): value is string => typeof value === "string" && value !== "";
+const isCount = (value: unknown): value is number => Number.isSafeInteger(value) && (value as number) >= 0;
 
 /** One reader per event type; each returns a fresh object with the known fields only. */
 const READERS: { [T in BusEventType]: (raw: Fields) => Extract<BusEvent, { type: T }> | undefined } = {
@@ -16,14 +17,25 @@ const READERS: { [T in BusEventType]: (raw: Fields) => Extract<BusEvent, { type:
     /^\d+$/.test(seq)
       ? { type: "targets-changed", clusterId, apps: [...apps], seq }
       : undefined,
-  status: ({ clusterId, app, digest, sync, health, observedAt }) =>
+  status: ({ clusterId, app, digest, sync, health, observedAt, revision, message, removed }) =>
     isText(clusterId) &&
     isText(app) &&
     typeof digest === "string" &&
     isText(sync) &&
     isText(health) &&
     isText(observedAt)
-      ? { type: "status", clusterId, app, digest, sync, health, observedAt }
+      ? {
+          type: "status",
+          clusterId,
+          app,
+          digest,
+          sync,
+          health,
+          observedAt,
+          revision: typeof revision === "string" ? revision : "",
+          message: typeof message === "string" ? message : "",
+          ...(removed === true ? { removed: true } : {}),
+        }
       : undefined,
   cluster: ({ clusterId, state, replica, at }) =>
     isText(clusterId) && CLUSTER_STATES.includes(state as ClusterState) && isText(replica) && isText(at)
@@ -32,6 +44,24 @@ const READERS: { [T in BusEventType]: (raw: Fields) => Extract<BusEvent, { type:
   "sync-request": ({ clusterId, app, requestId }) =>
     isText(clusterId) && isText(app) && isText(requestId)
       ? { type: "sync-request", clusterId, app, requestId }
+      : undefined,
+  "cluster-changed": ({ clusterId }) =>
+    isText(clusterId) ? { type: "cluster-changed", clusterId } : undefined,
+  refresh: ({ requestId, source, hard }) =>
+    isText(requestId) && typeof source === "string" && typeof hard === "boolean"
+      ? { type: "refresh", requestId, source, hard }
+      : undefined,
+  resolved: ({ requestId, changedTargets, error }) =>
+    typeof requestId === "string" && isCount(changedTargets) && typeof error === "string"
+      ? { type: "resolved", requestId, changedTargets, error }
+      : undefined,
+  "rotate-credential": ({ clusterId, requestId, graceMs }) =>
+    isText(clusterId) && isText(requestId) && isCount(graceMs)
+      ? { type: "rotate-credential", clusterId, requestId, graceMs }
+      : undefined,
+  "credential-rotated": ({ clusterId, requestId, delivered }) =>
+    isText(clusterId) && isText(requestId) && typeof delivered === "boolean"
+      ? { type: "credential-rotated", clusterId, requestId, delivered }
       : undefined,
 };
 

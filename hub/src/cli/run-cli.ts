@@ -1,3 +1,4 @@
+import { redact } from "../auth/tokens.js";
 import type { CliIo, Command } from "./command.js";
 import { UsageError } from "./command.js";
 
@@ -52,7 +53,8 @@ export async function runCli(
   } catch (error) {
     const parseError = (error as { code?: string }).code?.startsWith("ERR_PARSE_ARGS");
     if (error instanceof UsageError || parseError) {
-      io.stderr(`${name}: ${(error as Error).message}\nUsage: ${command.usage ?? name}\n`);
+      // A mistyped command line may hold a token (`flotilla status fla_...`): never echo one.
+      io.stderr(`${name}: ${redact((error as Error).message)}\nUsage: ${command.usage ?? name}\n`);
       return 2;
     }
     throw error;

@@ -30,6 +30,13 @@ export type IndexedApp = {
   stale: boolean;
   /** A resolve problem (render error, unknown destination, ...) is attached to the app. */
   problem: boolean;
+  /** Digest and commit of what the hub wants there; absent when the app is not targeted (yet). */
+  desiredDigest?: string;
+  desiredRevision?: string;
+  /** The agent acknowledged desiredDigest. */
+  delivered?: boolean;
+  /** ISO time the agent assessed the status; absent before the first report. */
+  observedAt?: string;
 };
 
 export type FleetQuery = {

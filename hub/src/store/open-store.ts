@@ -18,6 +18,7 @@ import {
   clusters,
   events,
   leases,
+  sourceResolutions,
   sources,
   syncRequests,
   targets,
@@ -453,6 +454,24 @@ function createStore(db: Db, now: () => Date, close: () => Promise<void>): Store
         const rows = await db.delete(sources).where(eq(sources.id, id)).returning({ id: sources.id });
         return rows.length > 0;
       },
+
+      async putResolution(resolution) {
+        const values = { ...resolution, updatedAt: now() };
+        await db.transaction(async (tx) => {
+          const [source] = await tx
+            .select({ id: sources.id })
+            .from(sources)
+            .where(eq(sources.id, resolution.sourceId))
+            .for("update");
+          if (!source) return;
+          await tx
+            .insert(sourceResolutions)
+            .values(values)
+            .onConflictDoUpdate({ target: sourceResolutions.sourceId, set: values });
+        });
+      },
+
+      listResolutions: () => db.select().from(sourceResolutions).orderBy(asc(sourceResolutions.sourceId)),
     },
 
     bundles: {

@@ -121,6 +121,19 @@ export const sources = pgTable(
   (t) => [uniqueIndex("sources_location_idx").on(t.repoUrl, t.path, t.targetRevision)],
 );
 
+/** What the latest resolve of each source found, so every replica can answer about apps and problems. */
+export const sourceResolutions = pgTable("source_resolutions", {
+  sourceId: text("source_id")
+    .primaryKey()
+    .references(() => sources.id, { onDelete: "cascade" }),
+  revision: text("revision").notNull().default(""),
+  fetchedAt: at("fetched_at"),
+  error: text("error").notNull().default(""),
+  /** The apps of the resolve with their clusters and problems (AppSummary[] of server/hub-runtime.ts). */
+  apps: jsonb("apps").$type<unknown[]>().notNull().default([]),
+  updatedAt: at("updated_at").notNull(),
+});
+
 export const bundles = pgTable("bundles", {
   digest: text("digest").primaryKey(),
   encoding: text("encoding").notNull(),

@@ -405,6 +405,47 @@ export function describeStoreContract(label: string, newDatabase: NewDatabase): 
       assert.equal(await store.sources.getWebhookSecret("infra"), null);
     });
 
+    it("replaces a source's resolution, and drops it with the source", async () => {
+      const store = fixture.store();
+      const added = await store.sources.add({
+        id: "fleet",
+        repoUrl: "https://git.example/fleet.git",
+        pollIntervalMs: 1,
+      });
+      assert.ok(added.ok);
+      const fetchedAt = new Date("2026-01-02T03:04:05.000Z");
+      await store.sources.putResolution({
+        sourceId: "fleet",
+        revision: "a1",
+        fetchedAt,
+        error: "",
+        apps: [{ name: "x" }],
+      });
+      await store.sources.putResolution({
+        sourceId: "fleet",
+        revision: "b2",
+        fetchedAt,
+        error: "boom",
+        apps: [],
+      });
+      // A resolution of a source removed meanwhile is ignored, not an error.
+      await store.sources.putResolution({
+        sourceId: "gone",
+        revision: "c3",
+        fetchedAt: null,
+        error: "",
+        apps: [],
+      });
+      const [resolution, ...rest] = await store.sources.listResolutions();
+      assert.deepEqual(rest, []);
+      assert.equal(resolution?.revision, "b2");
+      assert.equal(resolution?.error, "boom");
+      assert.deepEqual(resolution?.apps, []);
+      assert.equal(resolution?.fetchedAt?.toISOString(), fetchedAt.toISOString());
+      await store.sources.remove("fleet");
+      assert.deepEqual(await store.sources.listResolutions(), []);
+    });
+
     it("stores a bundle once by digest and returns its bytes", async () => {
       const store = fixture.store();
       const bytes = new Uint8Array([0, 1, 2, 250, 255]);

@@ -125,6 +125,18 @@ export type NewSource = {
   webhookSecret?: string | null;
 };
 
+/** The outcome of a source's latest resolve; `apps` is opaque to the store. */
+export type SourceResolution = {
+  sourceId: string;
+  /** Commit of the latest successful fetch; "" before the first. */
+  revision: string;
+  fetchedAt: Date | null;
+  /** Why the latest fetch or resolve failed as a whole; "" when it succeeded. */
+  error: string;
+  apps: unknown[];
+  updatedAt: Date;
+};
+
 export type Bundle = { digest: string; encoding: string; bytes: Uint8Array; objectCount: number };
 
 /** The DesiredApp fields other than the bundle bytes, as the plan stage hands them over. */
@@ -301,6 +313,10 @@ export type Store = {
     /** The webhook secret verbatim, for signature checks; null when none is set. */
     getWebhookSecret(id: string): Promise<string | null>;
     remove(id: string): Promise<boolean>;
+    /** Replaces the source's resolution; ignored when the source was removed meanwhile. */
+    putResolution(resolution: Omit<SourceResolution, "updatedAt">): Promise<void>;
+    /** Resolutions of every source that has one. */
+    listResolutions(): Promise<SourceResolution[]>;
   };
   bundles: {
     /** Content-addressed: a bundle whose digest is stored already is left as it is. True when inserted. */

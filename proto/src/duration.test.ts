@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { parseDuration } from "./parse-duration.js";
+import { parseDuration } from "./duration.js";
 
 describe("parseDuration", () => {
   it("reads Go-style units and their sums", () => {
@@ -8,6 +8,7 @@ describe("parseDuration", () => {
     assert.equal(parseDuration("30s", "--x"), 30_000);
     assert.equal(parseDuration("3m", "--x"), 180_000);
     assert.equal(parseDuration("1h30m", "--x"), 5_400_000);
+    assert.equal(parseDuration("7d", "--x"), 604_800_000);
   });
 
   it("reads a bare number as seconds", () => {

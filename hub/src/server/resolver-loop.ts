@@ -1,0 +1,336 @@
+/**
+ * The leader's work: one replica at a time (the holder of the "resolver" lease) polls the
+ * sources, resolves, stores and announces desired state, marks silent clusters Disconnected and
+ * prunes old events and bundles. Other replicas ask it to resolve now with a "refresh" bus
+ * event; it answers each with "resolved". A leader that dies loses the lease after its TTL and
+ * another replica takes over, starting with a full poll.
+ */
+import { join } from "node:path";
+import type { Bus, BusSubscription } from "../bus/bus.js";
+import { createRenderCache, type RenderCache, renderSourceCached } from "../render/render-cache.js";
+import { createRenderTools, type RenderTools } from "../render/render-source.js";
+import { resolveFleet } from "../resolve/resolve-fleet.js";
+import { type GitSource, openGitSource } from "../source/git-source.js";
+import type { Source, Store } from "../store/store.js";
+import {
+  applyResolutions,
+  describeSourceFailure,
+  type SourceOutcome,
+  toResolveCluster,
+} from "./desired-state.js";
+import type { HubConfig } from "./hub-config.js";
+import type { AppSummary, Logger, ProblemRecord } from "./hub-runtime.js";
+import { describeError } from "./log.js";
+
+export const RESOLVER_LEASE = "resolver";
+const TICK_MS = 1_000;
+const MAINTENANCE_INTERVAL_MS = 3_600_000;
+const BUNDLE_GRACE_MS = 24 * 3_600_000;
+
+export type ResolverLoop = {
+  /** Whether this replica held the lease at its last renewal. */
+  isLeader(): boolean;
+  /** Resolves once the first leadership attempt finished (lease taken or not). */
+  ready: Promise<void>;
+  stop(): Promise<void>;
+};
+
+type Deps = {
+  store: Store;
+  bus: Bus;
+  config: HubConfig;
+  log: Logger;
+  now: () => Date;
+};
+
+type Pending = { requestId: string; source: string; hard: boolean };
+
+export function startResolverLoop(deps: Deps): ResolverLoop {
+  const { store, bus, config, log, now } = deps;
+  const tools: RenderTools = createRenderTools({
+    kustomizePath: config.render.kustomizePath,
+    helmPath: config.render.helmPath,
+    workDir: join(config.render.cacheDir, "render"),
+    timeoutMs: config.render.renderTimeoutMs,
+  });
+  let cache: RenderCache = createRenderCache({ maxEntries: 10_000 });
+  let git: { key: string; source: GitSource } | undefined;
+  const lastFetch = new Map<string, number>();
+  let pending: Pending[] = [];
+  let clustersChanged = true;
+  let leader = false;
+  let leaseValidUntil = 0;
+  let lastMaintenance = 0;
+  let stopped = false;
+  let wake: () => void = () => {};
+  let markReady: () => void = () => {};
+  const ready = new Promise<void>((resolve) => {
+    markReady = resolve;
+  });
+
+  const subscription: BusSubscription = bus.subscribe(
+    (event) => {
+      if (event.type === "refresh")
+        pending.push({ requestId: event.requestId, source: event.source, hard: event.hard });
+      else if (event.type === "cluster-changed") clustersChanged = true;
+      else return;
+      wake();
+    },
+    { onError: (error) => log("warn", "resolver: bus handler failed", { error }) },
+  );
+
+  async function renewLease(): Promise<void> {
+    const startedAt = Date.now();
+    try {
+      const held = await bus.tryLease(RESOLVER_LEASE, config.replica, config.leaseTtlMs);
+      if (held && !leader) {
+        log("info", "resolver lease acquired; this replica polls and resolves", { replica: config.replica });
+        lastFetch.clear(); // A new leader polls everything once.
+        clustersChanged = true;
+      }
+      if (!held && leader) log("warn", "resolver lease lost to another replica", { replica: config.replica });
+      leader = held;
+      leaseValidUntil = held ? startedAt + config.leaseTtlMs : 0;
+    } catch (error) {
+      if (leader) log("warn", "resolver lease cannot be renewed; stepping down", { error });
+      leader = false;
+      leaseValidUntil = 0;
+    }
+  }
+
+  function gitFor(sources: readonly Source[]): GitSource {
+    const urls = [
+      ...new Set([...sources.map((s) => s.repoUrl), ...config.repositories.map((r) => r.url)]),
+    ].sort();
+    const key = urls.join("\n");
+    if (git?.key !== key) {
+      git = {
+        key,
+        source: openGitSource({
+          cacheDir: join(config.render.cacheDir, "git"),
+          repos: [
+            ...config.repositories,
+            ...sources
+              .filter((source) => !config.repositories.some((r) => r.url === source.repoUrl))
+              .map((source) => ({ url: source.repoUrl })),
+          ],
+        }),
+      };
+    }
+    return git.source;
+  }
+
+  async function resolveOnce(requests: Pending[]): Promise<{ changedTargets: number; error: string }> {
+    const sources = await store.sources.list();
+    const clusters = await store.clusters.list();
+    if (requests.some((request) => request.hard)) cache = createRenderCache({ maxEntries: 10_000 });
+    const gitSource = gitFor(sources);
+    const requested = new Set(requests.map((request) => request.source));
+    const nowMs = Date.now();
+    const previous = new Map((await store.sources.listResolutions()).map((r) => [r.sourceId, r]));
+    const outcomes: SourceOutcome[] = [];
+    const fetchedAt = new Map<string, Date>();
+    // Repositories child Applications use are fetched with every poll, so a push to them is seen.
+    const sourceUrls = new Set(sources.map((source) => source.repoUrl));
+    for (const repository of config.repositories) {
+      if (sourceUrls.has(repository.url)) continue;
+      await gitSource.fetch(repository.url).catch((error: unknown) => {
+        log("warn", "repository fetch failed; its apps use the last fetched commits", {
+          repository: repository.url,
+          error,
+        });
+      });
+    }
+    for (const source of sources) {
+      const local = !/^https?:\/\//i.test(source.repoUrl);
+      if (local && !config.allowLocalRepositories) {
+        outcomes.push({
+          source,
+          ok: false,
+          error: `source ${source.id}: ${source.repoUrl} is a local path; only http(s) repositories are allowed (set allowLocalRepositories for tests and demos)`,
+        });
+        continue;
+      }
+      const due =
+        requested.has("") ||
+        requested.has(source.id) ||
+        nowMs - (lastFetch.get(source.id) ?? 0) >= source.pollIntervalMs;
+      try {
+        if (due) {
+          await gitSource.fetch(source.repoUrl);
+          lastFetch.set(source.id, nowMs);
+          fetchedAt.set(source.id, now());
+        }
+        const commit = await gitSource.resolveRevision(source.repoUrl, source.targetRevision);
+        const resolution = await resolveFleet(
+          {
+            name: source.id,
+            source: { repoURL: source.repoUrl, path: source.path || ".", targetRevision: commit },
+            followRootRevision: true,
+          },
+          {
+            git: gitSource,
+            clusters: clusters.map(toResolveCluster),
+            render: (input, key) => renderSourceCached(input, tools, cache, key),
+          },
+        );
+        const info = await gitSource.commitInfo(source.repoUrl, commit).catch(() => undefined);
+        outcomes.push({
+          source,
+          ok: true,
+          resolution,
+          commit: { author: info?.author ?? "", message: info?.message ?? "" },
+        });
+      } catch (error) {
+        if (due) lastFetch.set(source.id, nowMs); // Retry at the next poll, not in a tight loop.
+        outcomes.push({ source, ok: false, error: describeSourceFailure(source, error) });
+      }
+    }
+    const previousApps = new Map<string, AppSummary[]>(
+      [...previous].map(([id, resolution]) => [id, resolution.apps as AppSummary[]]),
+    );
+    const applied = await applyResolutions({ store, bus, log, now }, clusters, outcomes, previousApps);
+    const errors: string[] = [];
+    for (const outcome of outcomes) {
+      const id = outcome.source.id;
+      const before = previous.get(id);
+      const apps = applied.summaries.get(id) ?? [];
+      if (!outcome.ok) {
+        errors.push(outcome.error);
+        log("error", "source not resolved; its apps keep their desired state", {
+          source: id,
+          error: outcome.error,
+        });
+      }
+      await recordProblemChanges(store, (before?.apps ?? []) as AppSummary[], apps);
+      await store.sources.putResolution({
+        sourceId: id,
+        revision: outcome.ok ? outcome.resolution.revision : (before?.revision ?? ""),
+        fetchedAt: fetchedAt.get(id) ?? before?.fetchedAt ?? null,
+        error: outcome.ok ? "" : outcome.error,
+        apps,
+      });
+    }
+    return { changedTargets: applied.changedTargets, error: errors.join("; ") };
+  }
+
+  async function leaderWork(): Promise<void> {
+    const nowMs = Date.now();
+    const sources = await store.sources.list();
+    const due = sources.some((source) => nowMs - (lastFetch.get(source.id) ?? 0) >= source.pollIntervalMs);
+    if (due || clustersChanged || pending.length > 0) {
+      const requests = pending;
+      pending = [];
+      clustersChanged = false;
+      let result: { changedTargets: number; error: string };
+      try {
+        result = await resolveOnce(requests);
+      } catch (error) {
+        log("error", "resolve failed; desired state left as it was", { error });
+        result = { changedTargets: 0, error: describeError(error) };
+      }
+      const answered = requests.length > 0 ? requests : [{ requestId: "", source: "", hard: false }];
+      for (const request of answered) {
+        await bus.publish({ type: "resolved", requestId: request.requestId, ...result });
+      }
+    }
+    await markSilentClusters();
+    if (nowMs - lastMaintenance >= MAINTENANCE_INTERVAL_MS) {
+      lastMaintenance = nowMs;
+      const pruned = await store.events.prune({
+        olderThan: new Date(nowMs - config.eventRetention.maxAgeMs),
+        maxRows: config.eventRetention.maxRows,
+      });
+      const bundles = await store.bundles.pruneUnreferenced(new Date(nowMs - BUNDLE_GRACE_MS));
+      if (pruned > 0 || bundles > 0)
+        log("info", "retention", { eventsPruned: pruned, bundlesPruned: bundles });
+    }
+  }
+
+  /** A Connected cluster silent for three heartbeat intervals turns Disconnected, its statuses stale. */
+  async function markSilentClusters(): Promise<void> {
+    const cutoff = Date.now() - 3 * config.heartbeatIntervalMs;
+    for (const cluster of await store.clusters.list()) {
+      if (cluster.state !== "Connected" || (cluster.lastSeenAt?.getTime() ?? 0) >= cutoff) continue;
+      await store.clusters.setState(cluster.id, "Disconnected");
+      await store.statuses.markStale(cluster.id);
+      const lastSeen = cluster.lastSeenAt?.toISOString() ?? "never";
+      await store.events.append({
+        clusterId: cluster.id,
+        type: "cluster-disconnected",
+        message: `cluster ${cluster.name} silent for three heartbeat intervals; last seen ${lastSeen}`,
+        data: { lastSeen },
+      });
+      await bus.publish({
+        type: "cluster",
+        clusterId: cluster.id,
+        state: "Disconnected",
+        replica: config.replica,
+        at: cluster.lastSeenAt?.toISOString() ?? now().toISOString(),
+      });
+      log("warn", "cluster silent; marked Disconnected", { cluster: cluster.name, lastSeen });
+    }
+  }
+
+  const done = (async () => {
+    await subscription.ready;
+    while (!stopped) {
+      await renewLease();
+      markReady();
+      if (leader && Date.now() < leaseValidUntil) {
+        try {
+          await leaderWork();
+        } catch (error) {
+          log("error", "resolver cycle failed", { error });
+        }
+      }
+      if (stopped) break;
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, TICK_MS);
+        wake = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+      wake = () => {};
+    }
+  })();
+
+  return {
+    isLeader: () => leader,
+    ready,
+    async stop() {
+      stopped = true;
+      wake();
+      await done;
+      subscription.unsubscribe();
+      if (leader) await bus.releaseLease(RESOLVER_LEASE, config.replica).catch(() => {});
+      leader = false;
+    },
+  };
+}
+
+/** problem-raised / problem-resolved events between two resolves of one source. */
+async function recordProblemChanges(store: Store, before: AppSummary[], after: AppSummary[]): Promise<void> {
+  const key = (p: ProblemRecord) => `${p.app}\u0000${p.reason}\u0000${p.message}`;
+  const old = new Map(before.flatMap((app) => app.problems.map((p) => [key(p), p] as const)));
+  const now = new Map(after.flatMap((app) => app.problems.map((p) => [key(p), p] as const)));
+  for (const [k, problem] of now) {
+    if (old.has(k)) continue;
+    await store.events.append({
+      app: problem.app,
+      type: "problem-raised",
+      message: `${problem.reason}: ${problem.message}`,
+      data: { reason: problem.reason },
+    });
+  }
+  for (const [k, problem] of old) {
+    if (now.has(k)) continue;
+    await store.events.append({
+      app: problem.app,
+      type: "problem-resolved",
+      message: `${problem.reason} resolved: ${problem.message}`,
+      data: { reason: problem.reason },
+    });
+  }
+}
