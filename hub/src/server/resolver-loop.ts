@@ -252,7 +252,7 @@ export function startResolverLoop(deps: Deps): ResolverLoop {
     const cutoff = Date.now() - 3 * config.heartbeatIntervalMs;
     for (const cluster of await store.clusters.list()) {
       if (cluster.state !== "Connected" || (cluster.lastSeenAt?.getTime() ?? 0) >= cutoff) continue;
-      await store.clusters.setState(cluster.id, "Disconnected");
+      if (!(await store.clusters.markDisconnectedIfSilent(cluster.id, new Date(cutoff)))) continue;
       await store.statuses.markStale(cluster.id);
       const lastSeen = cluster.lastSeenAt?.toISOString() ?? "never";
       await store.events.append({

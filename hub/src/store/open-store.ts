@@ -285,6 +285,15 @@ function createStore(db: Db, now: () => Date, close: () => Promise<void>): Store
       async setState(id, state) {
         await db.update(clusters).set({ state }).where(eq(clusters.id, id));
       },
+
+      async markDisconnectedIfSilent(id, cutoff) {
+        const rows = await db
+          .update(clusters)
+          .set({ state: "Disconnected" })
+          .where(and(eq(clusters.id, id), eq(clusters.state, "Connected"), lt(clusters.lastSeenAt, cutoff)))
+          .returning({ id: clusters.id });
+        return rows.length > 0;
+      },
     },
 
     bootstrapTokens: {

@@ -144,6 +144,21 @@ export function describeStoreContract(label: string, newDatabase: NewDatabase): 
       assert.equal(await store.clusters.updateLabels(randomUUID(), { a: "b" }), undefined);
     });
 
+    it("turns a cluster Disconnected only when it is Connected and silent since before the cutoff", async () => {
+      const store = fixture.store();
+      const created = await store.clusters.create({ id: randomUUID(), name: "silent", clusterUid: randomUUID() });
+      assert.ok(created.ok);
+      const id = created.cluster.id;
+      const cutoff = new Date(Date.now() - 60_000);
+      assert.equal(await store.clusters.markDisconnectedIfSilent(id, cutoff), false, "Pending stays Pending");
+      await store.clusters.setState(id, "Connected");
+      await store.clusters.markSeen(id, new Date());
+      assert.equal(await store.clusters.markDisconnectedIfSilent(id, cutoff), false, "seen after the cutoff");
+      await store.clusters.markSeen(id, new Date(cutoff.getTime() - 1_000));
+      assert.equal(await store.clusters.markDisconnectedIfSilent(id, cutoff), true);
+      assert.equal((await store.clusters.get(id))?.state, "Disconnected");
+    });
+
     it("records last seen, state and what the agent reports about itself", async () => {
       const store = fixture.store();
       const cluster = await addCluster(store);

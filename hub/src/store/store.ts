@@ -267,6 +267,11 @@ export type Store = {
     /** Records that its agent spoke at `at` (default: now). */
     markSeen(id: string, at?: Date): Promise<void>;
     setState(id: string, state: ClusterState): Promise<void>;
+    /**
+     * Turns the cluster Disconnected only if it is Connected and was last seen before `cutoff`,
+     * in one statement, so a reconnect racing the watchdog is never undone. True when it did.
+     */
+    markDisconnectedIfSilent(id: string, cutoff: Date): Promise<boolean>;
   };
   bootstrapTokens: {
     create(token: NewBootstrapToken): Promise<BootstrapToken>;
