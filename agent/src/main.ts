@@ -1,9 +1,12 @@
 #!/usr/bin/env node
+import { hideIpServerNameWarning } from "@flotilla/proto/quiet-warnings";
 import { agentVersion } from "./cli/agent-version.js";
 import { type CommandRun, invokeCommand } from "./cli/invoke-command.js";
 import { joinUsage, runJoinCommand } from "./cli/join-command.js";
 import { runAgentCommand, runUsage } from "./cli/run-command.js";
 import { readProcessEnv } from "./config.js";
+
+hideIpServerNameWarning();
 
 type AgentCommand = { name: string; summary: string; plannedIn?: number; usage?: string; run?: CommandRun };
 

@@ -3,40 +3,11 @@ import { timestampFromDate, timestampFromMs } from "@bufbuild/protobuf/wkt";
 import {
   type AppStatusSchema,
   HealthStatus,
-  OperationPhase,
   ResourceResult,
   type StatusCountsSchema,
-  SyncStatus,
 } from "@flotilla/proto/gen/flotilla/v1/app_pb";
-import type { HealthStatus as HealthCode } from "../health/assess-health.js";
-import type {
-  AppStatus,
-  OperationPhase as PhaseName,
-  ResourceResult as ResultName,
-  SyncStatusCode,
-} from "../reconcile/app-status.js";
-
-const syncStatuses: Record<SyncStatusCode, SyncStatus> = {
-  Synced: SyncStatus.SYNCED,
-  OutOfSync: SyncStatus.OUT_OF_SYNC,
-  Unknown: SyncStatus.UNKNOWN,
-};
-
-const healthStatuses: Record<HealthCode, HealthStatus> = {
-  Healthy: HealthStatus.HEALTHY,
-  Progressing: HealthStatus.PROGRESSING,
-  Degraded: HealthStatus.DEGRADED,
-  Suspended: HealthStatus.SUSPENDED,
-  Missing: HealthStatus.MISSING,
-  Unknown: HealthStatus.UNKNOWN,
-};
-
-const phases: Record<PhaseName, OperationPhase> = {
-  Running: OperationPhase.RUNNING,
-  Succeeded: OperationPhase.SUCCEEDED,
-  Failed: OperationPhase.FAILED,
-  Error: OperationPhase.ERROR,
-};
+import { HEALTH_STATUS, OPERATION_PHASE, SYNC_STATUS } from "@flotilla/proto/status-names";
+import type { AppStatus, ResourceResult as ResultName } from "../reconcile/app-status.js";
 
 const results: Record<ResultName, ResourceResult> = {
   created: ResourceResult.CREATED,
@@ -66,13 +37,13 @@ export function toAppStatusMessage(
     app: status.name,
     digest: status.digest,
     revision: status.revision,
-    syncStatus: syncStatuses[status.sync],
-    healthStatus: healthStatuses[status.health],
+    syncStatus: SYNC_STATUS[status.sync],
+    healthStatus: HEALTH_STATUS[status.health],
     healthMessage: status.healthMessage,
     ...(operation
       ? {
           operation: {
-            phase: phases[operation.phase],
+            phase: OPERATION_PHASE[operation.phase],
             message: operation.message,
             revision: operation.revision,
             requestId: options.requestId ?? "",
@@ -87,8 +58,8 @@ export function toAppStatusMessage(
       kind: r.kind,
       namespace: r.namespace,
       name: r.name,
-      syncStatus: syncStatuses[r.sync],
-      healthStatus: r.health === undefined ? HealthStatus.UNSPECIFIED : healthStatuses[r.health],
+      syncStatus: SYNC_STATUS[r.sync],
+      healthStatus: r.health === undefined ? HealthStatus.UNSPECIFIED : HEALTH_STATUS[r.health],
       message: r.message,
       lastResult: results[r.result],
       hook: r.hook !== undefined,

@@ -21,13 +21,9 @@ import type {
   IgnoreDifferenceSchema,
   SyncPolicySchema,
 } from "@flotilla/proto/gen/flotilla/v1/app_pb";
-import {
-  AppStatusSchema,
-  HealthStatus,
-  OperationPhase,
-  SyncStatus,
-} from "@flotilla/proto/gen/flotilla/v1/app_pb";
+import { AppStatusSchema, OperationPhase } from "@flotilla/proto/gen/flotilla/v1/app_pb";
 import { GrpcError, type ServerBidiStream, type ServiceImpl } from "@flotilla/proto/grpc";
+import { HEALTH_NAMES, PHASE_NAMES, SYNC_NAMES } from "@flotilla/proto/status-names";
 import { generateToken, parseToken } from "../auth/tokens.js";
 import type { Bus, BusEvent } from "../bus/bus.js";
 import type { AppStatusRecord, Store, Target, TokenRefusal } from "../store/store.js";
@@ -60,31 +56,6 @@ const TOKEN_REFUSAL_MESSAGE: Record<TokenRefusal, string> = {
   expired: "bootstrap token expired",
   "used-up": "bootstrap token has no uses left",
   revoked: "bootstrap token was revoked",
-};
-
-const SYNC_NAME: Record<SyncStatus, string> = {
-  [SyncStatus.UNSPECIFIED]: "Unknown",
-  [SyncStatus.SYNCED]: "Synced",
-  [SyncStatus.OUT_OF_SYNC]: "OutOfSync",
-  [SyncStatus.UNKNOWN]: "Unknown",
-};
-
-const HEALTH_NAME: Record<HealthStatus, string> = {
-  [HealthStatus.UNSPECIFIED]: "Unknown",
-  [HealthStatus.HEALTHY]: "Healthy",
-  [HealthStatus.PROGRESSING]: "Progressing",
-  [HealthStatus.DEGRADED]: "Degraded",
-  [HealthStatus.SUSPENDED]: "Suspended",
-  [HealthStatus.MISSING]: "Missing",
-  [HealthStatus.UNKNOWN]: "Unknown",
-};
-
-const OPERATION_PHASE_NAME: Record<OperationPhase, string> = {
-  [OperationPhase.UNSPECIFIED]: "Unknown",
-  [OperationPhase.RUNNING]: "Running",
-  [OperationPhase.SUCCEEDED]: "Succeeded",
-  [OperationPhase.FAILED]: "Failed",
-  [OperationPhase.ERROR]: "Error",
 };
 
 /** One line on why an app is not Synced and Healthy: the failed sync, else the health message. */
@@ -326,8 +297,8 @@ export function createAgentService(options: AgentServiceOptions): AgentServiceHa
       });
       return;
     }
-    const sync = SYNC_NAME[status.syncStatus] ?? "Unknown";
-    const health = HEALTH_NAME[status.healthStatus] ?? "Unknown";
+    const sync = SYNC_NAMES[status.syncStatus] ?? "Unknown";
+    const health = HEALTH_NAMES[status.healthStatus] ?? "Unknown";
     const json = toJson(AppStatusSchema, status) as {
       operation?: Record<string, unknown>;
       resources?: unknown[];
@@ -395,7 +366,7 @@ export function createAgentService(options: AgentServiceOptions): AgentServiceHa
     const finishedAt = operation?.finishedAt ? timestampDate(operation.finishedAt).toISOString() : undefined;
     const previousFinished = (previous?.operation as { finishedAt?: string } | null | undefined)?.finishedAt;
     if (operation && finishedAt && finishedAt !== previousFinished) {
-      const phase = OPERATION_PHASE_NAME[operation.phase] ?? "Unknown";
+      const phase = PHASE_NAMES[operation.phase] ?? "Running";
       await store.events.append({
         ...base,
         type: "operation-finished",

@@ -13,6 +13,7 @@ import {
   type ProblemSchema,
   type SourceSchema,
 } from "@flotilla/proto/gen/flotilla/v1/fleet_pb";
+import { HEALTH_STATUS, SYNC_STATUS } from "@flotilla/proto/status-names";
 import {
   emptyCounts,
   type HealthCode,
@@ -26,20 +27,7 @@ import type { BootstrapToken, Cluster, ClusterState } from "../store/store.js";
 export type ClusterMessage = MessageInitShape<typeof ClusterSchema>;
 export type StatusRowMessage = MessageInitShape<typeof FleetStatusRowSchema>;
 
-export const SYNC_STATUS: Record<SyncCode, SyncStatus> = {
-  Synced: SyncStatus.SYNCED,
-  OutOfSync: SyncStatus.OUT_OF_SYNC,
-  Unknown: SyncStatus.UNKNOWN,
-};
-
-export const HEALTH_STATUS: Record<HealthCode, HealthStatus> = {
-  Healthy: HealthStatus.HEALTHY,
-  Progressing: HealthStatus.PROGRESSING,
-  Degraded: HealthStatus.DEGRADED,
-  Suspended: HealthStatus.SUSPENDED,
-  Missing: HealthStatus.MISSING,
-  Unknown: HealthStatus.UNKNOWN,
-};
+export { HEALTH_STATUS, SYNC_STATUS };
 
 /** The index's code of an enum value; undefined for UNSPECIFIED. */
 export function syncCodeOf(status: SyncStatus): SyncCode | undefined {

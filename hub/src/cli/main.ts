@@ -1,7 +1,10 @@
 #!/usr/bin/env node
+import { hideIpServerNameWarning } from "@flotilla/proto/quiet-warnings";
 import { readProcessEnv } from "../config.js";
 import { commands } from "./commands.js";
 import { describeError, runCli } from "./run-cli.js";
+
+hideIpServerNameWarning();
 
 const io = {
   stdout: (text: string) => process.stdout.write(text),

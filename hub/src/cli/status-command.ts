@@ -1,7 +1,7 @@
 import { parseArgs } from "node:util";
 import { timestampDate } from "@bufbuild/protobuf/wkt";
-import { HealthStatus, SyncStatus } from "@flotilla/proto/gen/flotilla/v1/app_pb";
 import { type Cluster, ConnectionState, type FleetStatusRow } from "@flotilla/proto/gen/flotilla/v1/fleet_pb";
+import { HEALTH_NAMES, SYNC_NAMES } from "@flotilla/proto/status-names";
 import { parseLabelSelector } from "../fleet/label-selector.js";
 import { type Command, UsageError } from "./command.js";
 import { type Cell, type Colour, formatLabels, formatTable, oneLine, useColour } from "./format-table.js";
@@ -22,22 +22,7 @@ export type StatusDocument = {
   }[];
 };
 
-export const SYNC_NAMES: Record<SyncStatus, string> = {
-  [SyncStatus.UNSPECIFIED]: "Unknown",
-  [SyncStatus.SYNCED]: "Synced",
-  [SyncStatus.OUT_OF_SYNC]: "OutOfSync",
-  [SyncStatus.UNKNOWN]: "Unknown",
-};
-
-export const HEALTH_NAMES: Record<HealthStatus, string> = {
-  [HealthStatus.UNSPECIFIED]: "Unknown",
-  [HealthStatus.HEALTHY]: "Healthy",
-  [HealthStatus.PROGRESSING]: "Progressing",
-  [HealthStatus.DEGRADED]: "Degraded",
-  [HealthStatus.SUSPENDED]: "Suspended",
-  [HealthStatus.MISSING]: "Missing",
-  [HealthStatus.UNKNOWN]: "Unknown",
-};
+export { HEALTH_NAMES, SYNC_NAMES };
 
 // A stale stream counts as disconnected: nothing arrives from the agent either way.
 const STATE_NAMES: Record<ConnectionState, ClusterState> = {

@@ -146,7 +146,11 @@ export function describeStoreContract(label: string, newDatabase: NewDatabase): 
 
     it("turns a cluster Disconnected only when it is Connected and silent since before the cutoff", async () => {
       const store = fixture.store();
-      const created = await store.clusters.create({ id: randomUUID(), name: "silent", clusterUid: randomUUID() });
+      const created = await store.clusters.create({
+        id: randomUUID(),
+        name: "silent",
+        clusterUid: randomUUID(),
+      });
       assert.ok(created.ok);
       const id = created.cluster.id;
       const cutoff = new Date(Date.now() - 60_000);
