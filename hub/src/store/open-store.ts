@@ -2,7 +2,7 @@ import { createHash, timingSafeEqual } from "node:crypto";
 import { mkdir } from "node:fs/promises";
 import { fileURLToPath } from "node:url";
 import { PGlite } from "@electric-sql/pglite";
-import { and, asc, desc, eq, getTableColumns, gte, lt, lte, type SQL, sql } from "drizzle-orm";
+import { and, asc, desc, eq, getTableColumns, gte, isNull, lt, lte, type SQL, sql } from "drizzle-orm";
 import { drizzle as drizzlePg } from "drizzle-orm/node-postgres";
 import { migrate as migratePg } from "drizzle-orm/node-postgres/migrator";
 import type { PgDatabase, PgQueryResultHKT } from "drizzle-orm/pg-core";
@@ -236,6 +236,13 @@ function createStore(db: Db, now: () => Date, close: () => Promise<void>): Store
                 })
                 .returning();
           if (!row) throw new Error(`cluster ${cluster.name}: register wrote no row`);
+          // Joining again replaces the cluster's identity: the credentials it had stop working.
+          if (existing) {
+            await tx
+              .update(clusterCredentials)
+              .set({ revokedAt: now() })
+              .where(and(eq(clusterCredentials.clusterId, row.id), isNull(clusterCredentials.revokedAt)));
+          }
           await tx.insert(clusterCredentials).values({
             id: credential.id,
             clusterId: row.id,

@@ -312,7 +312,17 @@ export function describeStoreContract(label: string, newDatabase: NewDatabase): 
       assert.equal(again.cluster.id, first?.id);
       assert.equal(again.cluster.name, "joined");
       assert.equal(again.cluster.kubeVersion, "v1.32.0");
-      assert.equal((await store.credentials.listForCluster(again.cluster.id)).length, 2);
+      const credentials = await store.credentials.listForCluster(again.cluster.id);
+      assert.equal(credentials.length, 2);
+      assert.deepEqual(
+        credentials.filter((c) => c.revokedAt === null).map((c) => c.id),
+        ["cred-joined-2"],
+        "joining again revokes the credentials the cluster had",
+      );
+      assert.deepEqual(await store.credentials.verify("cred-joined-2", "c2"), {
+        ok: true,
+        clusterId: first?.id,
+      });
     });
 
     it("refuses a taken name without using the token", async () => {

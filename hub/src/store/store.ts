@@ -246,7 +246,8 @@ export type Store = {
     create(cluster: NewCluster): Promise<{ ok: true; cluster: Cluster } | ClusterConflict>;
     /**
      * Registration in one transaction: consumes a use of the bootstrap token, creates the cluster
-     * (or, when its cluster uid is known, updates the existing one: a re-join), applies the
+     * (or, when its cluster uid is known, updates the existing one: a re-join, which revokes the
+     * cluster's other credentials), applies the
      * token's labels over the agent's, and adds the credential. A refusal changes nothing.
      */
     register(registration: Registration): Promise<RegisterResult>;
