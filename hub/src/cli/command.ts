@@ -4,6 +4,11 @@ export type CliIo = {
   stderr: (text: string) => void;
   env: Readonly<Record<string, string | undefined>>;
   isTty: boolean;
+  /**
+   * Aborts when the user asks a long-running command (`events --follow`) to stop. Unset, such a
+   * command stops on the process's SIGINT or SIGTERM.
+   */
+  signal?: AbortSignal;
 };
 
 /**

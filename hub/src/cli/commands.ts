@@ -1,4 +1,5 @@
 import { createRequire } from "node:module";
+import { appGetCommand, appListCommand } from "./app-commands.js";
 import {
   clusterGetCommand,
   clusterLabelCommand,
@@ -8,12 +9,14 @@ import {
 } from "./cluster-commands.js";
 import type { Command } from "./command.js";
 import { diffCommand } from "./diff-command.js";
+import { eventsCommand } from "./events-command.js";
 import { loginCommand } from "./login-command.js";
 import { refreshCommand } from "./refresh-command.js";
 import { renderCommand } from "./render-command.js";
 import { serveCommand } from "./serve-command.js";
 import { sourceAddCommand, sourceListCommand, sourceRemoveCommand } from "./source-commands.js";
 import { statusCommand } from "./status-command.js";
+import { syncCommand } from "./sync-command.js";
 import { tokenCreateCommand, tokenListCommand, tokenRevokeCommand } from "./token-commands.js";
 
 const packageJson = createRequire(import.meta.url)("../../package.json") as { version: string };
@@ -41,14 +44,10 @@ export const commands: readonly Command[] = [
   sourceListCommand,
   sourceRemoveCommand,
   statusCommand,
-  { path: ["app", "list"], summary: "List apps across the fleet", plannedIn: 6 },
-  {
-    path: ["app", "get"],
-    summary: "Show one app on every cluster, with resources and problems",
-    plannedIn: 6,
-  },
-  { path: ["events"], summary: "Show the event history (who committed what, where it went)", plannedIn: 6 },
-  { path: ["sync"], summary: "Ask agents to sync an app now", plannedIn: 6 },
+  appListCommand,
+  appGetCommand,
+  eventsCommand,
+  syncCommand,
   refreshCommand,
   { path: ["rollout", "status"], summary: "Show progressive rollouts", plannedIn: 10 },
   { path: ["rollout", "pause"], summary: "Pause a rollout", plannedIn: 10 },

@@ -8,20 +8,32 @@ export type Colour = "green" | "yellow" | "red" | "grey";
 
 const ANSI: Record<Colour, string> = { green: "32", yellow: "33", red: "31", grey: "90" };
 
+const textOf = (cell: Cell | undefined) => (typeof cell === "string" ? cell : (cell?.text ?? ""));
+
+/** The width of each column: its widest cell or title, and at least `minWidths[c]`. */
+export function columnWidths(
+  header: readonly string[],
+  rows: readonly (readonly Cell[])[],
+  minWidths: readonly number[] = [],
+): number[] {
+  return header.map((title, c) =>
+    Math.max(minWidths[c] ?? 0, title.length, ...rows.map((row) => textOf(row[c]).length)),
+  );
+}
+
 /**
  * Rows as aligned columns, two spaces apart, header first; trailing spaces trimmed. Colour
- * codes are added after padding, so they never shift a column.
+ * codes are added after padding, so they never shift a column. A table printed in batches (a
+ * stream) passes the widths so far as `minWidths`, and `omitHeader` after the first batch.
  */
 export function formatTable(
   header: readonly string[],
   rows: readonly (readonly Cell[])[],
   colour: boolean,
+  options: { minWidths?: readonly number[]; omitHeader?: boolean } = {},
 ): string {
-  const textOf = (cell: Cell | undefined) => (typeof cell === "string" ? cell : (cell?.text ?? ""));
-  const widths = header.map((title, c) =>
-    Math.max(title.length, ...rows.map((row) => textOf(row[c]).length)),
-  );
-  const lines = [header, ...rows].map((row) =>
+  const widths = columnWidths(header, rows, options.minWidths);
+  const lines = [...(options.omitHeader ? [] : [header]), ...rows].map((row) =>
     header
       .map((_, c) => {
         const cell = row[c];
@@ -33,7 +45,7 @@ export function formatTable(
       .join("  ")
       .trimEnd(),
   );
-  return `${lines.join("\n")}\n`;
+  return lines.length > 0 ? `${lines.join("\n")}\n` : "";
 }
 
 /** Colour on a terminal only, and never when NO_COLOR is set (https://no-color.org). */

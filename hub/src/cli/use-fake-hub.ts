@@ -1,19 +1,23 @@
 // A FleetService fake served over real gRPC and TLS on 127.0.0.1, for the CLI's tests: the seam
 // between the CLI and the hub's FleetService (hub/src/api). It keeps clusters, status rows,
-// sources and bootstrap tokens in memory, authenticates API tokens as the hub does (messages name
-// the token id or name, never the secret), pages with its own small page size, and refuses a
-// page token issued for other filters, so a CLI that changes filters between pages fails.
+// sources, bootstrap tokens, apps and events in memory, authenticates API tokens as the hub does
+// (messages name the token id or name, never the secret), pages with its own small page size,
+// and refuses a page token issued for other filters, so a CLI that changes filters between pages
+// fails. Tests can make a method's next calls fail (`failures`).
 
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before } from "node:test";
 import type { MessageInitShape } from "@bufbuild/protobuf";
-import { durationMs, timestampFromDate } from "@bufbuild/protobuf/wkt";
+import { durationMs, type Timestamp, timestampFromDate, timestampMs } from "@bufbuild/protobuf/wkt";
 import { HealthStatus, SyncStatus } from "@flotilla/proto/gen/flotilla/v1/app_pb";
 import {
+  type AppSchema,
+  type AppTargetSchema,
   type ClusterSchema,
   ConnectionState,
+  type EventSchema,
   FleetService,
   type FleetStatusRowSchema,
   type SourceSchema,
@@ -39,6 +43,11 @@ import { runCli } from "./run-cli.js";
 type ClusterInit = MessageInitShape<typeof ClusterSchema> & { name: string };
 type RowInit = MessageInitShape<typeof FleetStatusRowSchema> & { cluster: string; app: string };
 type SourceInit = MessageInitShape<typeof SourceSchema> & { name: string };
+type AppTargetInit = MessageInitShape<typeof AppTargetSchema> & { cluster: string };
+/** An app as ListApps and GetApp return it, with the targets GetApp lists. */
+type AppInit = MessageInitShape<typeof AppSchema> & { name: string; targets?: AppTargetInit[] };
+/** An event; ids are decimal numbers, increasing in the order the hub recorded them. */
+type EventInit = MessageInitShape<typeof EventSchema> & { id: string };
 
 export const ADMIN_TOKEN = "fla_admin0000000.abcdefghijklmnopqrstuvwxyz012345";
 export const VIEWER_TOKEN = "fla_viewer000000.abcdefghijklmnopqrstuvwxyz012345";
@@ -48,6 +57,9 @@ export type FakeFleet = {
   clusters: ClusterInit[];
   rows: RowInit[];
   sources: SourceInit[];
+  apps: AppInit[];
+  /** In any order; ListEvents answers newest (highest id) first. */
+  events: EventInit[];
   bootstrapTokens: {
     id: string;
     labels: Record<string, string>;
@@ -63,6 +75,8 @@ export type FakeFleet = {
   calls: { method: string; request: unknown; authorization: string | undefined }[];
   /** Per source name: the error Refresh reports for it. */
   refreshErrors: Map<string, string>;
+  /** Per method (as in `calls`): errors its next calls fail with, one each, in order. */
+  failures: Map<string, GrpcError[]>;
 };
 
 export type FakeHub = {
@@ -80,6 +94,8 @@ export function createFakeFleet(): FakeFleet {
     clusters: [],
     rows: [],
     sources: [],
+    apps: [],
+    events: [],
     bootstrapTokens: [],
     apiTokens: new Map([
       [ADMIN_TOKEN, { name: "admin", role: "admin" }],
@@ -88,6 +104,7 @@ export function createFakeFleet(): FakeFleet {
     pageSize: 2,
     calls: [],
     refreshErrors: new Map(),
+    failures: new Map(),
   };
 }
 
@@ -139,20 +156,28 @@ export function useFakeHub(seed: (fleet: FakeFleet) => void = () => {}): () => F
 
 export type CliRun = { code: number; out: string; err: string };
 
-/** Runs `flotilla <args>` in-process with exactly `env` (nothing from the test's own environment). */
+/**
+ * Runs `flotilla <args>` in-process with exactly `env` (nothing from the test's own environment).
+ * `signal` stands in for Ctrl-C; `onStdout` sees all output so far after each write, so a test
+ * can act (add data, abort) when a long-running command has printed something.
+ */
 export async function runFlotilla(
   args: string[],
   env: Record<string, string | undefined>,
-  options: { isTty?: boolean } = {},
+  options: { isTty?: boolean; signal?: AbortSignal; onStdout?: (out: string) => void } = {},
 ): Promise<CliRun> {
   const out: string[] = [];
   const err: string[] = [];
   const io: CliIo = {
-    stdout: (text) => out.push(text),
+    stdout: (text) => {
+      out.push(text);
+      options.onStdout?.(out.join(""));
+    },
     stderr: (text) => err.push(text),
     // HOME too, so nothing reads the ~/.config of whoever runs the tests.
     env: { HOME: join(tmpdir(), "flotilla-no-home"), ...env },
     isTty: options.isTty ?? false,
+    ...(options.signal ? { signal: options.signal } : {}),
   };
   const code = await runCli("flotilla", commands, args, io);
   return { code, out: out.join(""), err: err.join("") };
@@ -211,9 +236,23 @@ function findCluster(fleet: FakeFleet, name: string): ClusterInit {
 
 const byName = (a: { name: string }, b: { name: string }) => a.name.localeCompare(b.name);
 
+function findApp(fleet: FakeFleet, name: string): AppInit {
+  const app = fleet.apps.find((a) => a.name === name);
+  if (!app) throw new GrpcError("NOT_FOUND", `app "${name}" does not exist`);
+  return app;
+}
+
+/** An app as the API returns it: without the targets the fake keeps beside it. */
+function appMessage({ targets: _targets, ...app }: AppInit) {
+  return app;
+}
+
 function createFakeFleetService(fleet: FakeFleet, hub: () => { url: string; caHash: string }) {
-  const record = (method: string, request: unknown, context: HandlerContext) =>
+  const record = (method: string, request: unknown, context: HandlerContext) => {
     fleet.calls.push({ method, request, authorization: context.metadata.authorization });
+    const failure = fleet.failures.get(method)?.shift();
+    if (failure) throw failure;
+  };
   return {
     async listClusters(request, context) {
       record("listClusters", request, context);
@@ -371,6 +410,85 @@ function createFakeFleetService(fleet: FakeFleet, hub: () => { url: string; caHa
       };
       const { items, nextPageToken } = page(fleet, matching, filters, request.pageToken);
       return { rows: items, nextPageToken, clusterCount: new Set(matching.map((r) => r.cluster)).size };
+    },
+    async listApps(request, context) {
+      record("listApps", request, context);
+      authenticate(fleet, context, "read");
+      const matching = fleet.apps
+        .filter((app) => app.name.startsWith(request.namePrefix))
+        .filter((app) => request.project === "" || app.project === request.project)
+        .filter((app) => {
+          if (!request.problemsOnly) return true;
+          const counts = app.counts ?? {};
+          const total = counts.total ?? 0;
+          return (
+            (app.problems ?? []).length > 0 || (counts.synced ?? 0) < total || (counts.healthy ?? 0) < total
+          );
+        })
+        .sort(byName);
+      const filters = { n: request.namePrefix, p: request.project, o: request.problemsOnly };
+      const { items, nextPageToken } = page(fleet, matching, filters, request.pageToken);
+      return { apps: items.map(appMessage), nextPageToken, totalSize: matching.length };
+    },
+    async getApp(request, context) {
+      record("getApp", request, context);
+      authenticate(fleet, context, "read");
+      const app = findApp(fleet, request.name);
+      const targets = (app.targets ?? [])
+        .filter((t) => request.clusters.length === 0 || request.clusters.includes(t.cluster))
+        .sort((a, b) => a.cluster.localeCompare(b.cluster));
+      return { app: appMessage(app), targets };
+    },
+    async listEvents(request, context) {
+      record("listEvents", request, context);
+      authenticate(fleet, context, "read");
+      if (request.cluster !== "") findCluster(fleet, request.cluster);
+      const sinceMs = request.since ? timestampMs(request.since) : undefined;
+      const untilMs = request.until ? timestampMs(request.until) : undefined;
+      const atMs = (event: EventInit) => (event.at ? timestampMs(event.at as Timestamp) : 0);
+      const matching = fleet.events
+        .filter((event) => request.cluster === "" || event.cluster === request.cluster)
+        .filter((event) => request.app === "" || event.app === request.app)
+        .filter((event) => request.kinds.length === 0 || request.kinds.includes(event.kind ?? 0))
+        .filter((event) => sinceMs === undefined || atMs(event) >= sinceMs)
+        .filter((event) => untilMs === undefined || atMs(event) < untilMs)
+        .sort((a, b) => Number(b.id) - Number(a.id));
+      const filters = { c: request.cluster, a: request.app, k: request.kinds, s: sinceMs, u: untilMs };
+      const { items, nextPageToken } = page(fleet, matching, filters, request.pageToken);
+      return { events: items, nextPageToken };
+    },
+    async sync(request, context) {
+      record("sync", request, context);
+      authenticate(fleet, context, "write");
+      if (request.app === "") throw new GrpcError("INVALID_ARGUMENT", "app: the app to sync is required");
+      const selector = selectorOf(request.selector);
+      const app = fleet.apps.find((a) => a.name === request.app);
+      const targeted = (app?.targets ?? []).map((t) => t.cluster);
+      let clusters: ClusterInit[];
+      if (request.clusters.length > 0) clusters = request.clusters.map((name) => findCluster(fleet, name));
+      else {
+        if (!app) findApp(fleet, request.app);
+        clusters = fleet.clusters.filter((c) => targeted.includes(c.name)).sort(byName);
+      }
+      const dispatches = clusters
+        .filter((cluster) => matchesSelector(selector, cluster.labels ?? {}))
+        .map((cluster) => {
+          if (!targeted.includes(cluster.name)) {
+            return {
+              cluster: cluster.name,
+              sent: false,
+              error: `app "${request.app}" does not target this cluster`,
+            };
+          }
+          return cluster.connection === ConnectionState.CONNECTED
+            ? { cluster: cluster.name, sent: true, error: "" }
+            : {
+                cluster: cluster.name,
+                sent: false,
+                error: "cluster disconnected; the sync runs when its agent reconnects",
+              };
+        });
+      return { requestId: `req-${fleet.calls.filter((c) => c.method === "sync").length}`, dispatches };
     },
   } satisfies Partial<ServiceImpl<typeof FleetService>>;
 }
