@@ -1,4 +1,3 @@
-import { parseArgs } from "node:util";
 import { toJson } from "@bufbuild/protobuf";
 import { OperationPhase } from "@flotilla/proto/gen/flotilla/v1/app_pb";
 import {
@@ -12,7 +11,7 @@ import { HEALTH_NAMES, PHASE_NAMES, SYNC_NAMES } from "@flotilla/proto/status-na
 import { readName } from "./cluster-commands.js";
 import { type Command, UsageError } from "./command.js";
 import { type Cell, formatTable, formatTimestamp, oneLine, useColour } from "./format-table.js";
-import { collectPages, HUB_FLAG_OPTIONS, withFleetClient } from "./hub-context.js";
+import { collectPages, noPositionals, parseHubArgs, withFleetClient } from "./hub-context.js";
 import { readOutput } from "./render-command.js";
 import { statusCell } from "./status-command.js";
 
@@ -139,17 +138,12 @@ export const appListCommand: Command = {
   summary: "List apps across the fleet with their cluster and problem counts",
   usage: `flotilla app list [--problems] [--project <project>] [-o table|wide|json] ${HUB_USAGE}`,
   run: async (args, io) => {
-    const { values, positionals } = parseArgs({
-      args,
-      allowPositionals: true,
-      options: {
-        ...HUB_FLAG_OPTIONS,
-        problems: { type: "boolean", default: false },
-        project: { type: "string" },
-        output: { type: "string", short: "o" },
-      },
+    const { values, positionals } = parseHubArgs(args, {
+      problems: { type: "boolean", default: false },
+      project: { type: "string" },
+      output: { type: "string", short: "o" },
     });
-    if (positionals.length > 0) throw new UsageError(`unexpected argument '${positionals[0]}'`);
+    noPositionals(positionals);
     const output = readOutput(values.output, ["table", "wide", "json"]);
     const project = values.project ?? "";
     const problemsOnly = values.problems ?? false;
@@ -177,14 +171,9 @@ export const appGetCommand: Command = {
   summary: "Show one app: its source, problems and status in each cluster",
   usage: `flotilla app get <name> [--cluster <name>]... [-o table|wide|json] ${HUB_USAGE}`,
   run: async (args, io) => {
-    const { values, positionals } = parseArgs({
-      args,
-      allowPositionals: true,
-      options: {
-        ...HUB_FLAG_OPTIONS,
-        cluster: { type: "string", multiple: true },
-        output: { type: "string", short: "o" },
-      },
+    const { values, positionals } = parseHubArgs(args, {
+      cluster: { type: "string", multiple: true },
+      output: { type: "string", short: "o" },
     });
     const name = readName(positionals, "app name");
     const output = readOutput(values.output, ["table", "wide", "json"]);

@@ -1,4 +1,3 @@
-import { parseArgs } from "node:util";
 import { toJson } from "@bufbuild/protobuf";
 import { durationFromMs } from "@bufbuild/protobuf/wkt";
 import { parseDuration } from "@flotilla/proto/duration";
@@ -10,7 +9,7 @@ import {
 } from "@flotilla/proto/gen/flotilla/v1/fleet_pb";
 import { type Command, UsageError } from "./command.js";
 import { type Cell, formatLabels, formatTable, formatTimestamp, oneLine, useColour } from "./format-table.js";
-import { collectPages, HUB_FLAG_OPTIONS, withFleetClient } from "./hub-context.js";
+import { collectPages, noPositionals, parseHubArgs, withFleetClient } from "./hub-context.js";
 import { parseLabelChanges } from "./parse-label-changes.js";
 import { readOutput } from "./render-command.js";
 import { clusterStateName, HEALTH_NAMES, readSelector, SYNC_NAMES, statusCell } from "./status-command.js";
@@ -105,16 +104,11 @@ export const clusterListCommand: Command = {
   summary: "List registered clusters with their connection and app counts",
   usage: `flotilla cluster list [--selector <label selector>] [-o table|wide|json] ${HUB_USAGE}`,
   run: async (args, io) => {
-    const { values, positionals } = parseArgs({
-      args,
-      allowPositionals: true,
-      options: {
-        ...HUB_FLAG_OPTIONS,
-        selector: { type: "string", short: "l" },
-        output: { type: "string", short: "o" },
-      },
+    const { values, positionals } = parseHubArgs(args, {
+      selector: { type: "string", short: "l" },
+      output: { type: "string", short: "o" },
     });
-    if (positionals.length > 0) throw new UsageError(`unexpected argument '${positionals[0]}'`);
+    noPositionals(positionals);
     const output = readOutput(values.output, ["table", "wide", "json"]);
     const selector = readSelector(values.selector);
     return withFleetClient(io, values, async ({ client, callOptions }) => {
@@ -137,11 +131,7 @@ export const clusterGetCommand: Command = {
   summary: "Show one cluster, its labels, apps and connection",
   usage: `flotilla cluster get <name> [-o table|wide|json] ${HUB_USAGE}`,
   run: async (args, io) => {
-    const { values, positionals } = parseArgs({
-      args,
-      allowPositionals: true,
-      options: { ...HUB_FLAG_OPTIONS, output: { type: "string", short: "o" } },
-    });
+    const { values, positionals } = parseHubArgs(args, { output: { type: "string", short: "o" } });
     const name = readName(positionals, "cluster name");
     const output = readOutput(values.output, ["table", "wide", "json"]);
     return withFleetClient(io, values, async ({ client, callOptions }) => {
@@ -159,7 +149,7 @@ export const clusterLabelCommand: Command = {
   summary: "Add, change or remove labels of a cluster (key=value sets, key- removes)",
   usage: `flotilla cluster label <name> <key>=<value>... <key>-... ${HUB_USAGE}`,
   run: async (args, io) => {
-    const { values, positionals } = parseArgs({ args, allowPositionals: true, options: HUB_FLAG_OPTIONS });
+    const { values, positionals } = parseHubArgs(args, {});
     const [name, ...changes] = positionals;
     if (!name) throw new UsageError("the cluster name is required");
     if (changes.length === 0) throw new UsageError("give at least one label change: key=value or key-");
@@ -177,7 +167,7 @@ export const clusterRemoveCommand: Command = {
   summary: "Remove a cluster and revoke its credential (objects in the cluster stay)",
   usage: `flotilla cluster remove <name> ${HUB_USAGE}`,
   run: async (args, io) => {
-    const { values, positionals } = parseArgs({ args, allowPositionals: true, options: HUB_FLAG_OPTIONS });
+    const { values, positionals } = parseHubArgs(args, {});
     const name = readName(positionals, "cluster name");
     return withFleetClient(io, values, async ({ client, callOptions }) => {
       await client.removeCluster({ name }, callOptions);
@@ -192,11 +182,7 @@ export const clusterRotateCommand: Command = {
   summary: "Rotate a cluster's credential over its agent's stream",
   usage: `flotilla cluster rotate <name> [--grace <duration, e.g. 10m; 0 revokes the old credential at once>] ${HUB_USAGE}`,
   run: async (args, io) => {
-    const { values, positionals } = parseArgs({
-      args,
-      allowPositionals: true,
-      options: { ...HUB_FLAG_OPTIONS, grace: { type: "string" } },
-    });
+    const { values, positionals } = parseHubArgs(args, { grace: { type: "string" } });
     const name = readName(positionals, "cluster name");
     // Unset leaves the grace period to the hub; 0 is meaningful (revoke at once).
     const grace =

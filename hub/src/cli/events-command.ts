@@ -1,5 +1,4 @@
 import { setTimeout as sleep } from "node:timers/promises";
-import { parseArgs } from "node:util";
 import { toJson } from "@bufbuild/protobuf";
 import { type Timestamp, timestampFromDate } from "@bufbuild/protobuf/wkt";
 import {
@@ -24,7 +23,8 @@ import {
   collectPages,
   describeHubError,
   type FleetConnection,
-  HUB_FLAG_OPTIONS,
+  noPositionals,
+  parseHubArgs,
   withFleetClient,
 } from "./hub-context.js";
 import { readOutput } from "./render-command.js";
@@ -293,21 +293,16 @@ export const eventsCommand: Command = {
   usage:
     "flotilla events [--cluster <name>] [--app <name>] [--kind <kind>[,<kind>]]... [--since <duration ago, e.g. 1h, or an RFC 3339 time>] [--limit <n, default 100; 0 for all>] [--follow] [-o table|json] [--hub <url>] [--token <token>] [--ca <file>]",
   run: async (args, io) => {
-    const { values, positionals } = parseArgs({
-      args,
-      allowPositionals: true,
-      options: {
-        ...HUB_FLAG_OPTIONS,
-        cluster: { type: "string" },
-        app: { type: "string" },
-        kind: { type: "string", multiple: true },
-        since: { type: "string" },
-        limit: { type: "string" },
-        follow: { type: "boolean", short: "f", default: false },
-        output: { type: "string", short: "o" },
-      },
+    const { values, positionals } = parseHubArgs(args, {
+      cluster: { type: "string" },
+      app: { type: "string" },
+      kind: { type: "string", multiple: true },
+      since: { type: "string" },
+      limit: { type: "string" },
+      follow: { type: "boolean", short: "f", default: false },
+      output: { type: "string", short: "o" },
     });
-    if (positionals.length > 0) throw new UsageError(`unexpected argument '${positionals[0]}'`);
+    noPositionals(positionals);
     const output = readOutput(values.output, ["table", "json"]) as "table" | "json";
     const since = values.since === undefined ? undefined : readSince(values.since, Date.now());
     const filters: EventFilters = {

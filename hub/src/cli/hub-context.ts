@@ -16,6 +16,7 @@ import { randomBytes } from "node:crypto";
 import { chmod, mkdir, readFile, rename, rm, writeFile } from "node:fs/promises";
 import { homedir } from "node:os";
 import { dirname, join, resolve } from "node:path";
+import { type ParseArgsConfig, parseArgs } from "node:util";
 import { FleetService } from "@flotilla/proto/gen/flotilla/v1/fleet_pb";
 import {
   type CallOptions,
@@ -365,4 +366,32 @@ export async function collectPages<T>(
     seen.add(pageToken);
   } while (pageToken !== "");
   return items;
+}
+
+/** Parses a hub command's arguments: its own `options` plus --hub, --token and --ca. */
+export function parseHubArgs<const T extends HubCommandOptions>(
+  args: string[],
+  options: T,
+): ParsedHubArgs<T> {
+  return parseArgs({
+    args,
+    allowPositionals: true,
+    strict: true,
+    options: { ...HUB_FLAG_OPTIONS, ...options },
+  });
+}
+
+type HubCommandOptions = NonNullable<ParseArgsConfig["options"]>;
+type ParsedHubArgs<T extends HubCommandOptions> = ReturnType<
+  typeof parseArgs<{
+    args: string[];
+    allowPositionals: true;
+    strict: true;
+    options: typeof HUB_FLAG_OPTIONS & T;
+  }>
+>;
+
+/** For commands that take no positional arguments. */
+export function noPositionals(positionals: readonly string[]): void {
+  if (positionals.length > 0) throw new UsageError(`unexpected argument '${positionals[0]}'`);
 }

@@ -9,6 +9,7 @@ import {
   type FleetConnection,
   type HubTarget,
   hubAddress,
+  noPositionals,
   normalizeHubUrl,
   saveContext,
 } from "./hub-context.js";
@@ -47,7 +48,7 @@ export const loginCommand: Command = {
         "--insecure-skip-tls-verify is not offered: the token would go to whoever answers; pass the hub's CA certificate with --ca",
       );
     }
-    if (positionals.length > 0) throw new UsageError(`unexpected argument '${positionals[0]}'`);
+    noPositionals(positionals);
     if (!values.hub) throw new UsageError("--hub is required");
     if (values.token && values["token-file"]) throw new UsageError("pass --token or --token-file, not both");
     if (values.name === "") throw new UsageError("--name must not be empty");

@@ -1,7 +1,6 @@
-import { parseArgs } from "node:util";
-import { type Command, UsageError } from "./command.js";
+import type { Command } from "./command.js";
 import { useColour } from "./format-table.js";
-import { HUB_FLAG_OPTIONS, withFleetClient } from "./hub-context.js";
+import { noPositionals, parseHubArgs, withFleetClient } from "./hub-context.js";
 import { formatSourceTable } from "./source-commands.js";
 
 // Refresh returns once the new desired state is planned: fetching and rendering a large fleet
@@ -15,12 +14,11 @@ export const refreshCommand: Command = {
   usage:
     "flotilla refresh [--source <name>] [--hard] [--hub <url>] [--token <token>] [--ca <file>]\n\n  --hard also bypasses the render cache.",
   run: async (args, io) => {
-    const { values, positionals } = parseArgs({
-      args,
-      allowPositionals: true,
-      options: { ...HUB_FLAG_OPTIONS, source: { type: "string" }, hard: { type: "boolean", default: false } },
+    const { values, positionals } = parseHubArgs(args, {
+      source: { type: "string" },
+      hard: { type: "boolean", default: false },
     });
-    if (positionals.length > 0) throw new UsageError(`unexpected argument '${positionals[0]}'`);
+    noPositionals(positionals);
     return withFleetClient(io, values, async ({ client, callOptions }) => {
       const response = await client.refresh(
         { source: values.source ?? "", hard: values.hard ?? false },

@@ -3,7 +3,8 @@ import { parseArgs } from "node:util";
 import { loadHubConfig } from "../server/hub-config.js";
 import { createLogger } from "../server/log.js";
 import { startHub } from "../server/start-hub.js";
-import { type Command, UsageError } from "./command.js";
+import type { Command } from "./command.js";
+import { noPositionals } from "./hub-context.js";
 
 const packageJson = createRequire(import.meta.url)("../../package.json") as { version: string };
 
@@ -30,7 +31,7 @@ export const serveCommand: Command = {
         "public-url": { type: "string" },
       },
     });
-    if (positionals.length > 0) throw new UsageError(`unexpected argument '${positionals[0]}'`);
+    noPositionals(positionals);
     const config = loadHubConfig(
       {
         ...(values.config ? { config: values.config } : {}),

@@ -1,11 +1,10 @@
-import { parseArgs } from "node:util";
 import { toJson } from "@bufbuild/protobuf";
 import { durationFromMs, durationMs } from "@bufbuild/protobuf/wkt";
 import { type Source, SourceSchema } from "@flotilla/proto/gen/flotilla/v1/fleet_pb";
 import { readDurationMs, readName } from "./cluster-commands.js";
 import { type Command, UsageError } from "./command.js";
 import { type Cell, formatTable, formatTimestamp, oneLine, useColour } from "./format-table.js";
-import { HUB_FLAG_OPTIONS, withFleetClient } from "./hub-context.js";
+import { noPositionals, parseHubArgs, withFleetClient } from "./hub-context.js";
 import { readOutput } from "./render-command.js";
 
 const HUB_USAGE = "[--hub <url>] [--token <token>] [--ca <file>]";
@@ -34,16 +33,11 @@ export const sourceAddCommand: Command = {
   summary: "Point the hub at a repository and root path",
   usage: `flotilla source add <name> --repo <url> [--path <root path>] [--revision <branch|tag|commit>] [--poll-interval <duration, e.g. 30s>] ${HUB_USAGE}`,
   run: async (args, io) => {
-    const { values, positionals } = parseArgs({
-      args,
-      allowPositionals: true,
-      options: {
-        ...HUB_FLAG_OPTIONS,
-        repo: { type: "string" },
-        path: { type: "string" },
-        revision: { type: "string" },
-        "poll-interval": { type: "string" },
-      },
+    const { values, positionals } = parseHubArgs(args, {
+      repo: { type: "string" },
+      path: { type: "string" },
+      revision: { type: "string" },
+      "poll-interval": { type: "string" },
     });
     const name = readName(positionals, "source name");
     if (!values.repo) throw new UsageError("--repo is required");
@@ -76,12 +70,8 @@ export const sourceListCommand: Command = {
   summary: "List configured sources with their last fetched commit",
   usage: `flotilla source list [-o table|json] ${HUB_USAGE}`,
   run: async (args, io) => {
-    const { values, positionals } = parseArgs({
-      args,
-      allowPositionals: true,
-      options: { ...HUB_FLAG_OPTIONS, output: { type: "string", short: "o" } },
-    });
-    if (positionals.length > 0) throw new UsageError(`unexpected argument '${positionals[0]}'`);
+    const { values, positionals } = parseHubArgs(args, { output: { type: "string", short: "o" } });
+    noPositionals(positionals);
     const output = readOutput(values.output, ["table", "json"]);
     return withFleetClient(io, values, async ({ client, callOptions }) => {
       const { sources } = await client.listSources({}, callOptions);
@@ -99,7 +89,7 @@ export const sourceRemoveCommand: Command = {
   summary: "Remove a source",
   usage: `flotilla source remove <name> ${HUB_USAGE}`,
   run: async (args, io) => {
-    const { values, positionals } = parseArgs({ args, allowPositionals: true, options: HUB_FLAG_OPTIONS });
+    const { values, positionals } = parseHubArgs(args, {});
     const name = readName(positionals, "source name");
     return withFleetClient(io, values, async ({ client, callOptions }) => {
       await client.removeSource({ name }, callOptions);

@@ -1,11 +1,10 @@
-import { parseArgs } from "node:util";
 import { timestampDate } from "@bufbuild/protobuf/wkt";
 import { type Cluster, ConnectionState, type FleetStatusRow } from "@flotilla/proto/gen/flotilla/v1/fleet_pb";
 import { HEALTH_NAMES, SYNC_NAMES } from "@flotilla/proto/status-names";
 import { parseLabelSelector } from "../fleet/label-selector.js";
 import { type Command, UsageError } from "./command.js";
 import { type Cell, type Colour, formatLabels, formatTable, oneLine, useColour } from "./format-table.js";
-import { collectPages, HUB_FLAG_OPTIONS, withFleetClient } from "./hub-context.js";
+import { collectPages, noPositionals, parseHubArgs, withFleetClient } from "./hub-context.js";
 import { readOutput } from "./render-command.js";
 
 export type ClusterState = "Connected" | "Disconnected" | "Pending";
@@ -182,20 +181,15 @@ export const statusCommand: Command = {
   usage:
     "flotilla status [--selector <label selector>] [--app <name>] [--health <h>[,<h>]] [--sync <s>[,<s>]] [--problems] [-o table|wide|json] [--hub <url>] [--token <token>] [--ca <file>]",
   run: async (args, io) => {
-    const { values, positionals } = parseArgs({
-      args,
-      allowPositionals: true,
-      options: {
-        ...HUB_FLAG_OPTIONS,
-        selector: { type: "string", short: "l" },
-        app: { type: "string" },
-        health: { type: "string", multiple: true },
-        sync: { type: "string", multiple: true },
-        problems: { type: "boolean", default: false },
-        output: { type: "string", short: "o" },
-      },
+    const { values, positionals } = parseHubArgs(args, {
+      selector: { type: "string", short: "l" },
+      app: { type: "string" },
+      health: { type: "string", multiple: true },
+      sync: { type: "string", multiple: true },
+      problems: { type: "boolean", default: false },
+      output: { type: "string", short: "o" },
     });
-    if (positionals.length > 0) throw new UsageError(`unexpected argument '${positionals[0]}'`);
+    noPositionals(positionals);
     const output = readOutput(values.output, ["table", "wide", "json"]);
     const selector = readSelector(values.selector);
     const health = readStatusFilter(values.health, HEALTH_NAMES, "--health");

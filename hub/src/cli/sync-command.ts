@@ -1,9 +1,8 @@
-import { parseArgs } from "node:util";
 import type { SyncResponse } from "@flotilla/proto/gen/flotilla/v1/fleet_pb";
 import { readClusterNames } from "./app-commands.js";
 import { readName } from "./cluster-commands.js";
 import type { Command } from "./command.js";
-import { HUB_FLAG_OPTIONS, withFleetClient } from "./hub-context.js";
+import { parseHubArgs, withFleetClient } from "./hub-context.js";
 import { readSelector } from "./status-command.js";
 
 /**
@@ -29,17 +28,12 @@ export const syncCommand: Command = {
   usage:
     "flotilla sync <app> [--cluster <name>]... [--selector <label selector>] [--prune] [--force] [--dry-run] [--hub <url>] [--token <token>] [--ca <file>]",
   run: async (args, io) => {
-    const { values, positionals } = parseArgs({
-      args,
-      allowPositionals: true,
-      options: {
-        ...HUB_FLAG_OPTIONS,
-        cluster: { type: "string", multiple: true },
-        selector: { type: "string", short: "l" },
-        prune: { type: "boolean", default: false },
-        force: { type: "boolean", default: false },
-        "dry-run": { type: "boolean", default: false },
-      },
+    const { values, positionals } = parseHubArgs(args, {
+      cluster: { type: "string", multiple: true },
+      selector: { type: "string", short: "l" },
+      prune: { type: "boolean", default: false },
+      force: { type: "boolean", default: false },
+      "dry-run": { type: "boolean", default: false },
     });
     const app = readName(positionals, "app name");
     const clusters = readClusterNames(values.cluster);

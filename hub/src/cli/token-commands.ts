@@ -1,11 +1,10 @@
-import { parseArgs } from "node:util";
 import { toJson } from "@bufbuild/protobuf";
 import { durationFromMs, timestampDate } from "@bufbuild/protobuf/wkt";
 import { type BootstrapToken, BootstrapTokenSchema } from "@flotilla/proto/gen/flotilla/v1/fleet_pb";
 import { readDurationMs, readName } from "./cluster-commands.js";
 import { type Command, UsageError } from "./command.js";
 import { type Cell, formatLabels, formatTable, formatTimestamp, oneLine, useColour } from "./format-table.js";
-import { HUB_FLAG_OPTIONS, withFleetClient } from "./hub-context.js";
+import { noPositionals, parseHubArgs, withFleetClient } from "./hub-context.js";
 import { parseLabelChanges } from "./parse-label-changes.js";
 import { readOutput } from "./render-command.js";
 
@@ -43,18 +42,13 @@ export const tokenCreateCommand: Command = {
   Prints the \`flotilla-agent join\` command line on stdout (it holds the token, shown only here),
   and the token id and expiry on stderr.`,
   run: async (args, io) => {
-    const { values, positionals } = parseArgs({
-      args,
-      allowPositionals: true,
-      options: {
-        ...HUB_FLAG_OPTIONS,
-        ttl: { type: "string" },
-        uses: { type: "string" },
-        label: { type: "string", multiple: true },
-        description: { type: "string" },
-      },
+    const { values, positionals } = parseHubArgs(args, {
+      ttl: { type: "string" },
+      uses: { type: "string" },
+      label: { type: "string", multiple: true },
+      description: { type: "string" },
     });
-    if (positionals.length > 0) throw new UsageError(`unexpected argument '${positionals[0]}'`);
+    noPositionals(positionals);
     let ttl: ReturnType<typeof durationFromMs> | undefined;
     if (values.ttl !== undefined) {
       const ttlMs = readDurationMs(values.ttl, "--ttl");
@@ -91,16 +85,11 @@ export const tokenListCommand: Command = {
 
   --all also lists expired, revoked and used-up tokens.`,
   run: async (args, io) => {
-    const { values, positionals } = parseArgs({
-      args,
-      allowPositionals: true,
-      options: {
-        ...HUB_FLAG_OPTIONS,
-        all: { type: "boolean", default: false },
-        output: { type: "string", short: "o" },
-      },
+    const { values, positionals } = parseHubArgs(args, {
+      all: { type: "boolean", default: false },
+      output: { type: "string", short: "o" },
     });
-    if (positionals.length > 0) throw new UsageError(`unexpected argument '${positionals[0]}'`);
+    noPositionals(positionals);
     const output = readOutput(values.output, ["table", "json"]);
     return withFleetClient(io, values, async ({ client, callOptions }) => {
       const { tokens } = await client.listBootstrapTokens(
@@ -123,7 +112,7 @@ export const tokenRevokeCommand: Command = {
   summary: "Revoke a bootstrap token so no more clusters join with it",
   usage: `flotilla cluster token revoke <id> ${HUB_USAGE}`,
   run: async (args, io) => {
-    const { values, positionals } = parseArgs({ args, allowPositionals: true, options: HUB_FLAG_OPTIONS });
+    const { values, positionals } = parseHubArgs(args, {});
     if (positionals.length > 1) throw new UsageError("pass one token id");
     const id = readName(positionals, "token id");
     // Someone pasted the whole token: refuse without echoing it.

@@ -2,7 +2,7 @@ import { createHash, timingSafeEqual } from "node:crypto";
 import { mkdir } from "node:fs/promises";
 import { fileURLToPath } from "node:url";
 import { PGlite } from "@electric-sql/pglite";
-import { and, asc, desc, eq, getTableColumns, gte, isNull, lt, lte, type SQL, sql } from "drizzle-orm";
+import { and, asc, desc, eq, getTableColumns, gt, gte, isNull, lt, lte, type SQL, sql } from "drizzle-orm";
 import { drizzle as drizzlePg } from "drizzle-orm/node-postgres";
 import { migrate as migratePg } from "drizzle-orm/node-postgres/migrator";
 import type { PgDatabase, PgQueryResultHKT } from "drizzle-orm/pg-core";
@@ -721,9 +721,10 @@ function createStore(db: Db, now: () => Date, close: () => Promise<void>): Store
               query.type === undefined ? undefined : eq(events.type, query.type),
               query.since === undefined ? undefined : gte(events.at, query.since),
               query.before === undefined ? undefined : lt(events.id, query.before),
+              query.after === undefined ? undefined : gt(events.id, query.after),
             ),
           )
-          .orderBy(desc(events.id))
+          .orderBy(query.after === undefined ? desc(events.id) : asc(events.id))
           .limit(limit + 1);
         const page = rows.slice(0, limit);
         const last = page.at(-1);

@@ -732,6 +732,33 @@ export function describeStoreContract(label: string, newDatabase: NewDatabase): 
         [["New", at]],
       );
     });
+
+    it("lists events after an id oldest first, filtered, in pages", async () => {
+      const store = fixture.store();
+      const first = await store.events.append({ app: "tail", type: "Start" });
+      for (let i = 0; i < 5; i++)
+        await store.events.append({ app: "tail", type: i === 2 ? "Other" : "Step", message: `${i}` });
+      const page = await store.events.list({ app: "tail", after: first.id, limit: 2 });
+      assert.deepEqual(
+        page.events.map((e) => e.message),
+        ["0", "1"],
+      );
+      assert.equal(page.next, page.events[1]?.id);
+      const rest = await store.events.list({ app: "tail", after: page.next });
+      assert.deepEqual(
+        rest.events.map((e) => e.message),
+        ["2", "3", "4"],
+      );
+      assert.equal(rest.next, undefined);
+      const steps = await store.events.list({ app: "tail", type: "Step", after: first.id });
+      assert.deepEqual(
+        steps.events.map((e) => e.message),
+        ["0", "1", "3", "4"],
+      );
+      const last = rest.events.at(-1);
+      assert.ok(last);
+      assert.deepEqual((await store.events.list({ after: last.id })).events, []);
+    });
   });
 
   describe(`${label}: event retention`, () => {

@@ -215,11 +215,19 @@ export type EventQuery = {
   since?: Date;
   /** Only events with an id below this (the previous page's `next`). */
   before?: number;
+  /**
+   * Only events with an id above this, and the page is oldest first (tailing the history):
+   * `next` is then the `after` of the following page.
+   */
+  after?: number;
   /** Default 100, at most 1,000. */
   limit?: number;
 };
 
-/** Newest first; `next` is the `before` of the following page, absent on the last page. */
+/**
+ * Newest first (oldest first with `after`); `next` is the `before` (`after`) of the following
+ * page, absent on the last page.
+ */
 export type EventPage = { events: HubEvent[]; next?: number };
 
 export type SyncRequest = {
