@@ -224,6 +224,79 @@ describe("hub service: join, deliver, status, restart, token misuse", () => {
       assert.deepEqual(await configMapData(cluster, "base", "fleet-info"), { version: "2" });
   });
 
+  it("answers app list|get, cluster get, events and sync from the CLI, with clear errors", async () => {
+    const listed = await runFlotilla(["app", "list", "-o", "json"], hub.cliEnv);
+    assert.equal(listed.code, 0, listed.stderr);
+    const apps = (JSON.parse(listed.stdout) as { apps: { name: string; counts?: { total?: number } }[] })
+      .apps;
+    // "fleet" is the source's root: the app-of-apps the others hang from.
+    assert.deepEqual(apps.map((app) => app.name).sort(), [
+      "base-c0",
+      "base-c1",
+      "base-c2",
+      "big",
+      "fleet",
+      "web-c0",
+      "web-c1",
+    ]);
+    const table = await runFlotilla(["app", "list"], hub.cliEnv);
+    assert.equal(table.code, 0, table.stderr);
+    assert.match(table.stdout, /^NAME\s/m);
+    assert.ok(!table.stdout.includes("\u001b["), "no colour codes when stdout is not a terminal");
+
+    const got = await runFlotilla(["app", "get", "web-c0", "-o", "json"], hub.cliEnv);
+    assert.equal(got.code, 0, got.stderr);
+    const targets = (JSON.parse(got.stdout) as { targets: { cluster: string; status?: { sync?: string } }[] })
+      .targets;
+    assert.deepEqual(
+      targets.map((target) => target.cluster),
+      ["c0"],
+    );
+
+    const unknownApp = await runFlotilla(["app", "get", "no-such-app"], hub.cliEnv);
+    assert.notEqual(unknownApp.code, 0);
+    assert.match(unknownApp.stderr, /no-such-app/);
+    assert.match(unknownApp.stderr, /app "no-such-app" does not exist/);
+    const unknownCluster = await runFlotilla(["cluster", "get", "no-such-cluster"], hub.cliEnv);
+    assert.notEqual(unknownCluster.code, 0);
+    assert.match(unknownCluster.stderr, /cluster "no-such-cluster" does not exist/);
+    const badToken = await runFlotilla(["cluster", "list"], { ...hub.cliEnv, FLOTILLA_TOKEN: "fla_wrong" });
+    assert.notEqual(badToken.code, 0);
+    assert.match(badToken.stderr, /token/i);
+    assert.doesNotMatch(badToken.stderr, /fla_wrong/, "the refused token is not echoed");
+
+    const events = await runFlotilla(["events", "--cluster", "c0", "--limit", "0", "-o", "json"], hub.cliEnv);
+    assert.equal(events.code, 0, events.stderr);
+    const lines = events.stdout
+      .trim()
+      .split("\n")
+      .map((line) => JSON.parse(line) as { kind: string; cluster: string; message: string });
+    assert.ok(lines.length > 0 && lines.every((event) => event.cluster === "c0"));
+    assert.ok(lines.some((event) => event.kind === "EVENT_KIND_CLUSTER_REGISTERED"));
+    // A desired change is recorded per app, with the commit that made it.
+    const changes = await runFlotilla(
+      ["events", "--app", "base-c0", "--kind", "desired-changed", "--limit", "0"],
+      hub.cliEnv,
+    );
+    assert.equal(changes.code, 0, changes.stderr);
+    assert.match(changes.stdout, /desired-changed .*base v2/);
+
+    const synced = await runFlotilla(["sync", "base-c1", "--cluster", "c1"], hub.cliEnv);
+    assert.equal(synced.code, 0, synced.stderr);
+    assert.match(synced.stdout, /c1/);
+    await waitFor(
+      "the agent's finished sync of base-c1 in the event history",
+      async () => {
+        const after = await runFlotilla(
+          ["events", "--cluster", "c1", "--app", "base-c1", "--limit", "0", "-o", "json"],
+          hub.cliEnv,
+        );
+        return after.stdout.includes('"EVENT_KIND_OPERATION_FINISHED"') ? after : undefined;
+      },
+      60_000,
+    );
+  });
+
   it("loses nothing when the hub is killed mid-delivery and restarted on the same data", async () => {
     const sha = await git().commit(
       "fleet",
