@@ -8,6 +8,7 @@ import {
   clusterRotateCommand,
 } from "./cluster-commands.js";
 import type { Command } from "./command.js";
+import { demoCommand } from "./demo-command.js";
 import { diffCommand } from "./diff-command.js";
 import { eventsCommand } from "./events-command.js";
 import { loginCommand } from "./login-command.js";
@@ -23,11 +24,7 @@ const packageJson = createRequire(import.meta.url)("../../package.json") as { ve
 
 /** Every `flotilla` command, real and planned, in the order help lists them. */
 export const commands: readonly Command[] = [
-  {
-    path: ["demo"],
-    summary: "Start a hub, three local clusters, their agents and a sample fleet repository",
-    plannedIn: 6,
-  },
+  demoCommand,
   serveCommand,
   loginCommand,
   renderCommand,
