@@ -4,11 +4,14 @@
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
 import { existsSync } from "node:fs";
+import { mkdir } from "node:fs/promises";
+import { join } from "node:path";
 import { after, describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
 import { createKubeClient, loadKubeConfig } from "@flotilla/agent/kube/create-kube-client";
 import { hideIpServerNameWarning } from "@flotilla/proto/quiet-warnings";
 import { DEMO_CLUSTERS, type Demo, startDemo } from "./demo/start-demo.js";
+import { artifactsDir, launchChromium } from "./harness/browser.js";
 import { runFlotilla, type StatusJson } from "./harness/hub.js";
 import { isProcessAlive } from "./harness/processes.js";
 
@@ -26,6 +29,47 @@ const EXPECTED_APPS: Record<string, string[]> = {
   "prod-2": ["guestbook-prod-2", "hello-prod-2", "web-prod-2"],
   "staging-1": ["guestbook-staging-1", "hello-staging-1"],
 };
+
+/** Opens the demo's dashboard link in headless Chromium and checks the grid against the fleet. */
+async function checkDashboard(demo: Demo): Promise<void> {
+  const browser = await launchChromium();
+  try {
+    const context = await browser.newContext({
+      ignoreHTTPSErrors: true,
+      viewport: { width: 1280, height: 800 },
+    });
+    const page = await context.newPage();
+    await page.goto(demo.dashboardUrl);
+    const rows = page.locator("#fleet-grid tbody tr[data-cluster]");
+    await rows.nth(2).waitFor();
+    assert.deepEqual(
+      await rows.evaluateAll((elements) => elements.map((row) => row.getAttribute("data-cluster"))),
+      ["prod-1", "prod-2", "staging-1"],
+    );
+    const columns = (await page.locator("#fleet-grid thead th.app").allInnerTexts()).map((text) =>
+      text.trim(),
+    );
+    assert.deepEqual(columns, ["guestbook", "hello", "web"]);
+    for (const [cluster, apps] of Object.entries(EXPECTED_APPS)) {
+      for (const column of columns) {
+        const label = await page
+          .locator(`#fleet-grid tr[data-cluster="${cluster}"] td[data-app="${column}"]`)
+          .getAttribute("aria-label");
+        const targeted = apps.some((app) => app.startsWith(`${column}-`));
+        assert.equal(
+          label,
+          `${column} on ${cluster}: ${targeted ? "Healthy, Synced" : "not targeted"}`,
+          `${column} on ${cluster}`,
+        );
+      }
+    }
+    const artifacts = artifactsDir("demo");
+    await mkdir(artifacts, { recursive: true });
+    await page.screenshot({ path: join(artifacts, "grid.png"), fullPage: true });
+  } finally {
+    await browser.close();
+  }
+}
 
 function assertConvergedFleet(status: StatusJson): void {
   assert.deepEqual(
@@ -106,6 +150,9 @@ describe("flotilla demo", () => {
         (JSON.parse(status.stdout) as StatusJson).clusters.map((cluster) => cluster.name),
         ["prod-1", "prod-2", "staging-1"],
       );
+
+      // The printed dashboard link signs in by itself and the grid shows the demo fleet.
+      await checkDashboard(demo);
 
       const rolled = await demo.rollNewVersion({ timeoutMs: CONVERGE_MS });
       assert.notEqual(rolled.revision, rolled.previousRevision);

@@ -5,6 +5,8 @@
 // the same data, and bootstrap tokens misused in every way the issue lists.
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
+import { writeFile } from "node:fs/promises";
+import { createServer, type Server } from "node:http";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { stringify } from "yaml";
@@ -116,8 +118,48 @@ describe("hub service: join, deliver, status, restart, token misuse", () => {
     c2: ["base-c2"],
   };
 
+  /** What the hub's notification target received: one parsed JSON body per POST. */
+  const notifications: { trigger: string; cluster: string; headers: Record<string, unknown> }[] = [];
+  let receiver: Server;
+  let hubEnv: Record<string, string> = {};
+
   before(async () => {
     work = await makeTempDir("flotilla-hub-service-");
+    receiver = createServer((req, res) => {
+      let body = "";
+      req.on("data", (chunk) => {
+        body += chunk;
+      });
+      req.on("end", () => {
+        notifications.push({
+          ...(JSON.parse(body) as { trigger: string; cluster: string }),
+          headers: req.headers,
+        });
+        res.writeHead(204).end();
+      });
+    });
+    await new Promise<void>((resolve) => receiver.listen(0, "127.0.0.1", resolve));
+    const receiverPort = (receiver.address() as { port: number }).port;
+    const hubConfigPath = join(work.path, "hub.yaml");
+    await writeFile(
+      hubConfigPath,
+      stringify({
+        notifications: {
+          targets: [
+            {
+              name: "ops",
+              url: `http://127.0.0.1:${receiverPort}/hooks/\${HOOK_PATH}`,
+              triggers: ["cluster-disconnected"],
+            },
+          ],
+        },
+      }),
+    );
+    hubEnv = {
+      FLOTILLA_MAX_MESSAGE_BYTES: String(2 * 1024 * 1024),
+      FLOTILLA_HUB_CONFIG: hubConfigPath,
+      HOOK_PATH: "s3cret-hook-path",
+    };
     repoUrl = git().repoUrl("fleet");
     // Five ConfigMaps of random text: about 2.7 MB after gzip, over the hub's 2 MiB message limit.
     const big = Array.from({ length: 5 }, (_, i) =>
@@ -141,15 +183,13 @@ describe("hub service: join, deliver, status, restart, token misuse", () => {
       "web/web.yaml": configMap("web-config", { color: "blue" }),
       "big/big.yaml": big,
     });
-    hub = await startHubProcess({
-      dataDir: join(work.path, "hub"),
-      env: { FLOTILLA_MAX_MESSAGE_BYTES: String(2 * 1024 * 1024) },
-    });
+    hub = await startHubProcess({ dataDir: join(work.path, "hub"), env: hubEnv });
   });
 
   after(async () => {
     for (const agent of agents) await agent.stop();
     await hub?.stop();
+    receiver?.close();
     await work?.remove();
   });
 
@@ -313,11 +353,7 @@ describe("hub service: join, deliver, status, restart, token misuse", () => {
       new RegExp(`127\\.0\\.0\\.1:${hub.port}`),
       "the error names the address tried",
     );
-    hub = await startHubProcess({
-      dataDir: hub.dataDir,
-      port: hub.port,
-      env: { FLOTILLA_MAX_MESSAGE_BYTES: String(2 * 1024 * 1024) },
-    });
+    hub = await startHubProcess({ dataDir: hub.dataDir, port: hub.port, env: hubEnv });
     await waitConverged(hub, expected, sha);
     for (const cluster of clusters())
       assert.deepEqual(await configMapData(cluster, "base", "fleet-info"), { version: "3" });
@@ -336,6 +372,17 @@ describe("hub service: join, deliver, status, restart, token misuse", () => {
       60_000,
     );
     assert.ok(status.clusters.find((c) => c.name === "c2")?.lastSeen);
+    // The outage outlasted three heartbeats: the configured webhook target hears of it once.
+    const notice = await waitFor(
+      "a cluster-disconnected notification for c2",
+      async () => notifications.find((n) => n.trigger === "cluster-disconnected" && n.cluster === "c2"),
+      60_000,
+    );
+    assert.equal(notice.headers["content-type"], "application/json");
+    const events = await runFlotilla(["events", "--cluster", "c2", "--limit", "0", "-o", "json"], hub.cliEnv);
+    assert.match(events.stdout, /notified ops/);
+    assert.ok(!events.stdout.includes("s3cret-hook-path"), "the target's URL is a secret");
+    assert.ok(!hub.output().includes("s3cret-hook-path"), "nor in the hub's log");
     // Restarting the agent with `run` and its stored identity resumes without a token.
     agents[2] = startAgentProcess([
       "run",

@@ -1,7 +1,8 @@
 // What `run` and `join` both build before they decide where desired state comes from: the kube
-// client, the state store, the reconciler, the status feed for a hub and the JSON log.
+// client, the state store, the reconciler, the status feed for a hub, the metrics and the JSON log.
 import { createHash } from "node:crypto";
 import { join } from "node:path";
+import { createJsonLogger, type Logger } from "@flotilla/proto/log";
 import { defaultStateDir, inClusterNamespace } from "../config.js";
 import { createFileStateStore, createSecretStateStore, type StateStore } from "../desired/state-store.js";
 import { assessResourceHealth } from "../health/assess-health.js";
@@ -10,14 +11,12 @@ import { createStatusFeed, type StatusFeed } from "../hub/create-reconciler-sink
 import { createHubStateStore, type HubStateStore } from "../hub/hub-state-store.js";
 import { createKubeClient, loadKubeConfig } from "../kube/create-kube-client.js";
 import type { KubeClient } from "../kube/kube-client.js";
+import { type AgentMetrics, createAgentMetrics } from "../metrics/agent-metrics.js";
 import { createReconciler, type Reconciler, type ReconcilerOptions } from "../reconcile/reconciler.js";
 import type { AgentFlags, AgentIo } from "./read-agent-flags.js";
 
-export type Log = (
-  level: "info" | "warn" | "error",
-  message: string,
-  fields?: Record<string, unknown>,
-) => void;
+/** JSON lines on stderr, the hub's shape (@flotilla/proto/log). */
+export type Log = Logger;
 
 /** The seam between the commands and a real cluster; tests pass fakes. */
 export type AgentPlatform = {
@@ -57,8 +56,10 @@ export type Agent = {
   feed: StatusFeed;
   /** Not started: start() loads `store`, so it comes after a join wrote the identity. */
   reconciler: Reconciler;
-  /** JSON lines on stderr. */
+  /** JSON lines on stderr, from --log-level up. */
   log: Log;
+  /** Fed by the reconciler (and the hub connection, when joined); served by the status listener. */
+  metrics: AgentMetrics;
 };
 
 /**
@@ -75,9 +76,9 @@ export async function createAgent(
   const stateStore = openStateStore(flags, kube, io.env);
   const store = createHubStateStore(stateStore);
   const feed = createStatusFeed();
-  const log: Log = (level, message, fields = {}) => {
-    io.stderr(`${JSON.stringify({ time: new Date().toISOString(), level, msg: message, ...fields })}\n`);
-  };
+  const log: Log = createJsonLogger({ level: flags.logLevel, write: io.stderr });
+  // Process metrics only when something serves them.
+  const metrics = createAgentMetrics({ defaultMetrics: flags.statusListen !== undefined });
   const reconciler = platform.createReconciler({
     kube,
     store,
@@ -91,8 +92,10 @@ export async function createAgent(
         log("info", "app status", { app: status.name, sync: status.sync, health: status.health });
     },
     onRemoved: (name) => feed.removed(name),
+    onPass: (pass) => metrics.reconciled(pass),
   });
-  return { kube, kubeClusterName: clusterName, stateStore, store, feed, reconciler, log };
+  metrics.observe({ reconciler });
+  return { kube, kubeClusterName: clusterName, stateStore, store, feed, reconciler, log, metrics };
 }
 
 function openStateStore(

@@ -1,6 +1,7 @@
 // An AgentPlatform for command tests without a cluster: a kube client that answers only what join
 // asks (the kube-system Namespace), and an in-memory reconciler that persists through the store it
-// is given and reports every app it holds as Synced, Healthy unless told otherwise.
+// is given and reports every app it holds as Synced, Healthy unless told otherwise. Its passes go
+// to onPass as real ones do: "synced" (every object created) for a new digest, else "unchanged".
 import type { DesiredApp } from "../desired/desired-app.js";
 import type { AgentState } from "../desired/state-store.js";
 import type { KubeClient } from "../kube/kube-client.js";
@@ -45,7 +46,7 @@ export function createFakePlatform(
   const healthOf = options.healthOf ?? (() => "Healthy");
 
   function createReconciler(reconcilerOptions: ReconcilerOptions): Reconciler {
-    const { store, onStatus, onRemoved } = reconcilerOptions;
+    const { store, onStatus, onRemoved, onPass } = reconcilerOptions;
     let state: AgentState = { apps: {} };
     const statuses = new Map<string, AppStatus>();
     const statusOf = (app: DesiredApp): AppStatus => ({
@@ -58,10 +59,12 @@ export function createFakePlatform(
       resources: [],
       conditions: [],
     });
-    const reconcile = (app: DesiredApp) => {
+    const reconcile = (app: DesiredApp, result: "synced" | "unchanged" = "unchanged") => {
       const status = statusOf(app);
       statuses.set(app.name, status);
       onStatus?.(status);
+      const applied = result === "synced" ? app.objects.map(() => "created" as const) : [];
+      onPass?.({ app: app.name, result, seconds: 0, applied });
       return status;
     };
     const reconciler: Reconciler = {
@@ -79,7 +82,7 @@ export function createFakePlatform(
         if (state.apps[app.name]?.desired.digest === app.digest) return;
         state.apps[app.name] = { desired: app, inventory: [] };
         await store.save(state);
-        reconcile(app);
+        reconcile(app, "synced");
       },
       async remove(name) {
         delete state.apps[name];
@@ -99,6 +102,7 @@ export function createFakePlatform(
       },
       statuses: () => [...statuses.values()],
       apps: () => Object.values(state.apps).map((record) => record.desired),
+      queueDepth: () => 0,
       async stop() {},
     };
     return reconciler;

@@ -8,6 +8,7 @@ import {
   type AgentFlags,
   type AgentIo,
   agentFlagOptions,
+  agentFlagsHelp,
   agentFlagsUsage,
   readAgentFlags,
   UsageError,
@@ -21,7 +22,8 @@ export const joinUsage =
   "\n\n" +
   "The token may also come from FLOTILLA_JOIN_TOKEN, the name from FLOTILLA_CLUSTER_NAME (default: the\n" +
   "kubeconfig context's cluster; required with --in-cluster). An agent already joined to that hub under\n" +
-  "that name does not register again and needs no token.";
+  "that name does not register again and needs no token.\n" +
+  agentFlagsHelp;
 
 type JoinFlags = AgentFlags & {
   hubUrl: string;
@@ -48,7 +50,7 @@ async function parseJoinFlags(argv: string[], env: AgentIo["env"]): Promise<Join
       "grpc-address": { type: "string" },
     },
   });
-  const flags = readAgentFlags(values, positionals);
+  const flags = readAgentFlags(values, positionals, env);
   const hubUrl = checkHubUrl(values.hub);
   const caHash = values["ca-hash"]?.trim().toLowerCase() ?? "";
   if (!/^sha256:[0-9a-f]{64}$/.test(caHash)) {

@@ -8,20 +8,23 @@ import {
   type AgentFlags,
   type AgentIo,
   agentFlagOptions,
+  agentFlagsHelp,
   agentFlagsUsage,
   parseDurationFlag,
   readAgentFlags,
   UsageError,
 } from "./read-agent-flags.js";
 import { runConnected } from "./run-connected.js";
+import { markFirstPass, type StatusListener, startStatusListener } from "./start-status-listener.js";
 
 export const runUsage =
   `flotilla-agent run [--desired-dir <dir> [--dir-poll-interval 10s]]\n    ${agentFlagsUsage}\n\n` +
-  "A joined agent (flotilla-agent join) gets its apps from the hub and takes no --desired-dir.";
+  "A joined agent (flotilla-agent join) gets its apps from the hub and takes no --desired-dir.\n" +
+  agentFlagsHelp;
 
 type RunFlags = AgentFlags & { desiredDir?: string; dirPollIntervalMs: number };
 
-function parseRunFlags(argv: string[]): RunFlags {
+function parseRunFlags(argv: string[], env: AgentIo["env"]): RunFlags {
   const { values, positionals } = parseArgs({
     args: argv,
     allowPositionals: true,
@@ -32,7 +35,7 @@ function parseRunFlags(argv: string[]): RunFlags {
     },
   });
   return {
-    ...readAgentFlags(values, positionals),
+    ...readAgentFlags(values, positionals, env),
     desiredDir: values["desired-dir"],
     dirPollIntervalMs: parseDurationFlag("--dir-poll-interval", values["dir-poll-interval"]),
   };
@@ -49,7 +52,7 @@ export async function runAgentCommand(
   io: AgentIo,
   platform: AgentPlatform = kubePlatform,
 ): Promise<number> {
-  const flags = parseRunFlags(argv);
+  const flags = parseRunFlags(argv, io.env);
   const agent = await createAgent(flags, io, platform);
   const { identity } = await agent.store.read();
   if (identity !== undefined) {
@@ -64,10 +67,14 @@ export async function runAgentCommand(
 
   const { reconciler, log } = agent;
   await reconciler.start();
+  let firstPass: Promise<void> = Promise.resolve();
+  let status: StatusListener | undefined;
   try {
+    status = await startStatusListener(agent, flags, io, { hub: false });
     if (flags.desiredDir) await loadDirectory(reconciler, flags.desiredDir, log);
     if (flags.once) {
       await reconciler.reconcileAll();
+      status.markReconciled();
       const statuses = await reconciler.settle(flags.timeoutMs);
       io.stdout(formatStatuses(statuses, flags.output));
       return exitCodeOf(statuses);
@@ -77,10 +84,13 @@ export async function runAgentCommand(
       state: agent.store.location,
       apps: reconciler.apps().length,
     });
+    firstPass = markFirstPass(reconciler, status, log);
     await runUntilAborted(reconciler, flags, io, log);
     return 0;
   } finally {
+    await status?.close();
     await reconciler.stop();
+    await firstPass;
   }
 }
 

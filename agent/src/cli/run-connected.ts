@@ -9,6 +9,7 @@ import { agentVersion } from "./agent-version.js";
 import type { Agent } from "./create-agent.js";
 import { exitCodeOf, formatStatuses } from "./format-statuses.js";
 import type { AgentFlags, AgentIo } from "./read-agent-flags.js";
+import { markFirstPass, type StatusListener, startStatusListener } from "./start-status-listener.js";
 
 /**
  * Starts `agent`'s reconciler and connects it to the hub of `identity` until `io.signal` aborts
@@ -27,8 +28,15 @@ export async function runConnected(
   flags: AgentFlags,
   io: AgentIo,
 ): Promise<number> {
-  const { reconciler, log } = agent;
+  const { reconciler, log, metrics } = agent;
   await reconciler.start();
+  let status: StatusListener;
+  try {
+    status = await startStatusListener(agent, flags, io, { hub: true });
+  } catch (error) {
+    await reconciler.stop();
+    throw error;
+  }
   const controller = new AbortController();
   const stop = () => controller.abort();
   if (io.signal?.aborted) stop();
@@ -45,7 +53,15 @@ export async function runConnected(
     agentVersion,
     instanceId: hostname(),
     onCaughtUp: () => markCaughtUp(),
+    observer: {
+      ...metrics.hub,
+      connected(connected) {
+        metrics.hub.connected?.(connected);
+        if (connected) status.markHubReached();
+      },
+    },
   });
+  let firstPass: Promise<void> = Promise.resolve();
   try {
     if (!flags.once) {
       log("info", "agent running", {
@@ -55,10 +71,12 @@ export async function runConnected(
         cluster: identity.clusterName,
         apps: reconciler.apps().length,
       });
+      firstPass = markFirstPass(reconciler, status, log);
       await connection;
       return 0;
     }
     const statuses = await reconcileDelivered(agent, identity, flags.timeoutMs, caughtUp, connection);
+    status.markReconciled();
     io.stdout(formatStatuses(statuses, flags.output));
     return exitCodeOf(statuses);
   } finally {
@@ -66,7 +84,9 @@ export async function runConnected(
     controller.abort();
     // Resolves once the pending status reports went out; a refusal was already reported above.
     await connection.catch(() => {});
+    await status.close();
     await reconciler.stop();
+    await firstPass;
   }
 }
 

@@ -79,6 +79,18 @@ export type Log = (
 
 export type Backoff = { initialMs: number; factor: number; maxMs: number };
 
+/** What the connection reports as it works, for metrics and readiness; must not throw. */
+export type HubConnectionObserver = {
+  /** A stream got its Welcome (true), or a welcomed stream ended (false). */
+  connected?(connected: boolean): void;
+  /** The newest seq the hub announced: Welcome's latestSeq, then every change received. */
+  desiredSeq?(seq: bigint): void;
+  /** The highest seq persisted and acknowledged (0 after a seq reset). */
+  appliedSeq?(seq: bigint): void;
+  /** An AppStatus report went out on the stream. */
+  statusReported?(): void;
+};
+
 export type HubConnectionOptions = {
   /** From the state store; `caCertPem` is required (written by joinHub). */
   identity: HubIdentity;
@@ -106,6 +118,7 @@ export type HubConnectionOptions = {
    * breaks before; must not throw.
    */
   onCaughtUp?: (resume: { latestSeq: bigint; backlog: number }) => void;
+  observer?: HubConnectionObserver;
   /** On abort, how long status reports not yet sent may take to go out before the stream closes; default 2 000. */
   drainTimeoutMs?: number;
   /** For tests: the jitter source, default Math.random. */
@@ -153,7 +166,7 @@ export async function connectToHub(options: HubConnectionOptions): Promise<void>
     credential: identity.credential,
     seqs: new Map(),
     operationRequests: new Map(),
-    reporter: createStatusReporter(options.statusDebounceMs ?? 1_000, (report) => {
+    reporter: createStatusReporter(options.statusDebounceMs ?? 1_000, options.observer, (report) => {
       const started = report.status?.operation?.startedAt;
       const request = session.operationRequests.get(report.app);
       const requestId =
@@ -257,6 +270,14 @@ async function runStream(
   /** What the Welcome said about resuming, and how many of its backlog changes are still to come. */
   let resume = { latestSeq: 0n, backlog: 0 };
   let backlogLeft = 0;
+  const observer = options.observer;
+  /** The newest seq the hub announced on this stream, for observer.desiredSeq. */
+  let announcedSeq = 0n;
+  const announce = (seq: bigint) => {
+    if (seq <= announcedSeq) return;
+    announcedSeq = seq;
+    observer?.desiredSeq?.(seq);
+  };
   let work: Promise<void> = Promise.resolve();
   // Changes are handled one at a time, in the order they arrived, so acks follow seq order.
   const enqueue = (step: () => Promise<void>) => {
@@ -363,7 +384,8 @@ async function runStream(
     session.seqs.set(message.name, seq);
     heldNames.add(message.name);
     if (seq > lastAppliedSeq) lastAppliedSeq = seq;
-    return ack(true);
+    await ack(true);
+    observer?.appliedSeq?.(lastAppliedSeq);
   }
 
   async function receiveRemoval({ seq, app, prune }: DesiredAppRemoval): Promise<void> {
@@ -375,6 +397,7 @@ async function runStream(
       if (seq > lastAppliedSeq) lastAppliedSeq = seq;
     }
     await send({ body: { case: "ack", value: { seq, app, digest: "", accepted: true } } });
+    observer?.appliedSeq?.(lastAppliedSeq);
   }
 
   // Not awaited by the queue: a sync may take minutes and must not hold back deliveries.
@@ -458,14 +481,17 @@ async function runStream(
         cluster: welcome.clusterName,
         backlog: welcome.resume?.backlog ?? 0,
       });
+      observer?.connected?.(true);
       if (welcome.resume?.seqReset) {
         enqueue(async () => {
           await sink.forgetSeqs();
           session.seqs.clear();
           lastAppliedSeq = 0n;
+          observer?.appliedSeq?.(0n);
         });
-      }
+      } else observer?.appliedSeq?.(lastAppliedSeq);
       resume = { latestSeq: welcome.resume?.latestSeq ?? 0n, backlog: welcome.resume?.backlog ?? 0 };
+      announce(resume.latestSeq);
       backlogLeft = resume.backlog;
       if (backlogLeft === 0) reportCaughtUp();
       startHeartbeat(welcome.heartbeatIntervalMs || (options.heartbeatIntervalMs ?? 30_000));
@@ -486,12 +512,14 @@ async function runStream(
       }
       case "upsert": {
         const upsert = body.value;
+        announce(upsert.seq);
         enqueue(() => receiveUpsert(upsert));
         countBacklog();
         return;
       }
       case "removal": {
         const removal = body.value;
+        announce(removal.seq);
         enqueue(() => receiveRemoval(removal));
         countBacklog();
         return;
@@ -545,6 +573,7 @@ async function runStream(
     bundleWaiters.clear();
     // Let the change being persisted finish, so the next Hello lists it.
     await work;
+    if (outcome.welcomed) observer?.connected?.(false);
   }
   if (failure !== undefined) throw failure.error;
 }
@@ -563,6 +592,7 @@ type StatusReporter = {
  */
 function createStatusReporter(
   debounceMs: number,
+  observer: HubConnectionObserver | undefined,
   toMessage: (report: StatusReport) => AgentMessage,
 ): StatusReporter {
   const pending = new Map<string, StatusReport>();
@@ -585,6 +615,7 @@ function createStatusReporter(
       pending.delete(app);
       try {
         await send(toMessage(report));
+        observer?.statusReported?.();
       } catch {
         // The stream ended: keep the report for the next stream unless a newer one came.
         if (!pending.has(app)) pending.set(app, report);

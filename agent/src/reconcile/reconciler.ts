@@ -3,12 +3,27 @@ import type { AgentState, AppRecord, StateStore } from "../desired/state-store.j
 import type { Health } from "../health/assess-health.js";
 import type { KubeClient } from "../kube/kube-client.js";
 import { formatKey, type KubeObject } from "../kube/kube-object.js";
-import type { AppStatus } from "./app-status.js";
+import type { AppStatus, ResourceResult } from "./app-status.js";
 import { createLiveIndex, type LiveChange, type LiveIndex } from "./live-index.js";
 import { refreshHealth, type SyncEnv, type SyncMode, syncApp } from "./sync-app.js";
 import { trackingAppOf } from "./tracking.js";
 
 export type Backoff = { initialMs: number; factor: number; maxMs: number };
+
+/**
+ * How one reconcile pass of an app ended: `synced` and `failed` when it ran a sync operation,
+ * `unchanged` when it only compared (and found nothing to do, or may not sync), `unavailable`
+ * when the API server could not be asked, `error` when the pass threw.
+ */
+export type ReconcileResult = "synced" | "failed" | "unchanged" | "unavailable" | "error";
+
+export type ReconcilePass = {
+  app: string;
+  result: ReconcileResult;
+  seconds: number;
+  /** What the sync operation did to each object (hooks and prunes included); empty without one. */
+  applied: ResourceResult[];
+};
 
 export type ReconcilerOptions = {
   kube: KubeClient;
@@ -18,6 +33,8 @@ export type ReconcilerOptions = {
   onStatus?: (status: AppStatus) => void;
   /** Called when an app is removed (and, if asked, pruned). */
   onRemoved?: (name: string) => void;
+  /** Called after every reconcile pass of an app (health re-checks are not passes); must not throw. */
+  onPass?: (pass: ReconcilePass) => void;
   /** Structured log sink; the default drops entries. */
   log?: (level: "info" | "warn" | "error", message: string, fields?: Record<string, unknown>) => void;
   /** Full compare of every app, as a safety net for missed watch events; default 180 s (Argo CD's). */
@@ -55,6 +72,8 @@ export type Reconciler = {
   settle(timeoutMs: number): Promise<AppStatus[]>;
   statuses(): AppStatus[];
   apps(): DesiredApp[];
+  /** Apps with a reconcile pass queued (waiting, backing off, or behind the pass running). */
+  queueDepth(): number;
   stop(): Promise<void>;
 };
 
@@ -177,7 +196,7 @@ export function createReconciler(options: ReconcilerOptions): Reconciler {
         const reason = runtime.queued;
         runtime.queued = undefined;
         try {
-          await reconcileApp(name, reason);
+          await runPass(name, reason);
         } catch (error) {
           log("error", "reconcile failed", {
             app: name,
@@ -235,13 +254,31 @@ export function createReconciler(options: ReconcilerOptions): Reconciler {
     return automated.selfHeal ? "heal" : "status";
   }
 
-  async function reconcileApp(name: string, reason: Reason): Promise<void> {
+  /** reconcileApp, timed and told to onPass. */
+  async function runPass(name: string, reason: Reason): Promise<void> {
+    const startedMs = performance.now();
+    const seconds = () => (performance.now() - startedMs) / 1_000;
+    let pass: Omit<ReconcilePass, "seconds"> | undefined;
+    try {
+      pass = await reconcileApp(name, reason);
+    } catch (error) {
+      options.onPass?.({ app: name, result: "error", seconds: seconds(), applied: [] });
+      throw error;
+    }
+    if (pass) options.onPass?.({ ...pass, seconds: seconds() });
+  }
+
+  /** One pass; resolves with how it ended, undefined when it was no pass (health only, app gone). */
+  async function reconcileApp(
+    name: string,
+    reason: Reason,
+  ): Promise<Omit<ReconcilePass, "seconds"> | undefined> {
     const record = state.apps[name];
-    if (!record) return;
+    if (!record) return undefined;
     const runtime = runtimeOf(name);
     if (reason === "health" && runtime.status) {
       report(await refreshHealth(env, record.desired, runtime.status));
-      return;
+      return undefined;
     }
     const mode = modeFor(record, runtime, reason);
     const automated = record.desired.syncPolicy.automated;
@@ -252,7 +289,7 @@ export function createReconciler(options: ReconcilerOptions): Reconciler {
       allowEmpty: automated?.allowEmpty ?? false,
       inventory: record.inventory,
     });
-    if (state.apps[name] !== record) return; // replaced or removed meanwhile; its own reconcile follows
+    if (state.apps[name] !== record) return undefined; // replaced or removed meanwhile; its own reconcile follows
     const status =
       outcome.operationSucceeded === undefined
         ? carryLastOperation(outcome.status, runtime.status)
@@ -299,6 +336,18 @@ export function createReconciler(options: ReconcilerOptions): Reconciler {
     indexOwners(name, status);
     report(status);
     await persist();
+    const ran = outcome.operationSucceeded !== undefined;
+    return {
+      app: name,
+      result: !comparedOk
+        ? "unavailable"
+        : ran
+          ? outcome.operationSucceeded
+            ? "synced"
+            : "failed"
+          : "unchanged",
+      applied: ran ? outcome.status.resources.map((r) => r.result) : [],
+    };
   }
 
   async function prune(name: string, record: AppRecord): Promise<void> {
@@ -371,7 +420,7 @@ export function createReconciler(options: ReconcilerOptions): Reconciler {
       await runtime.running;
       runtime.queued = undefined;
       runtime.failures = 0;
-      await reconcileApp(name, "explicit");
+      await runPass(name, "explicit");
       return runtime.status;
     },
 
@@ -420,6 +469,12 @@ export function createReconciler(options: ReconcilerOptions): Reconciler {
 
     statuses: () => [...runtimes.values()].flatMap((r) => r.status ?? []),
     apps: () => Object.values(state.apps).map((record) => record.desired),
+
+    queueDepth() {
+      let queued = 0;
+      for (const runtime of runtimes.values()) if (runtime.queued) queued += 1;
+      return queued;
+    },
 
     async stop() {
       stopped = true;

@@ -28,6 +28,7 @@ import { createTestTls, type TestTls } from "@flotilla/proto/test-tls";
 import { generateToken, parseToken } from "../auth/tokens.js";
 import type { Bus } from "../bus/bus.js";
 import { createLocalBus } from "../bus/create-local-bus.js";
+import { createHubMetrics, type HubMetrics } from "../metrics/hub-metrics.js";
 import { openStore } from "../store/open-store.js";
 import type { NewBootstrapToken, Store, TargetInput } from "../store/store.js";
 import { type AgentServiceHandlers, createAgentService } from "./agent-service.js";
@@ -40,6 +41,7 @@ let dataDir: string;
 let store: Store;
 let bus: Bus;
 let service: AgentServiceHandlers;
+let metrics: HubMetrics;
 let server: Server;
 let client: Client<typeof AgentService>;
 
@@ -48,13 +50,16 @@ before(async () => {
   dataDir = await mkdtemp(join(tmpdir(), "flotilla-agent-service-"));
   store = await openStore({ kind: "pglite", dataDir });
   bus = createLocalBus();
+  metrics = createHubMetrics({ defaultMetrics: false });
   service = createAgentService({
     store,
     bus,
     hubVersion: "0.1.0-test",
     heartbeatIntervalMs: 10_000,
     maxMessageBytes: 4 * 1024 * 1024,
+    metrics: metrics.agents,
   });
+  metrics.observe({ agents: service });
   server = createServer({ maxReceiveMessageBytes: 4 * 1024 * 1024 });
   addService(server, AgentService, service);
   const keyCertPairs = [{ cert_chain: Buffer.from(tls.certPem), private_key: Buffer.from(tls.keyPem) }];
@@ -362,6 +367,48 @@ describe("AgentService.Connect", () => {
     assert.equal(welcome.body.case === "welcome" ? welcome.body.value.resume?.backlog : -1, 0);
   });
 
+  it("measures delivery from upsert to ack and empties the queue once acknowledged", {
+    timeout,
+  }, async (t) => {
+    const metricValue = async (name: string, metricName = name) => {
+      const metric = metrics.registry.getSingleMetric(name);
+      assert.ok(metric, `no metric ${name}`);
+      return (
+        (await metric.get()).values.find(
+          (value) => ((value as { metricName?: string }).metricName ?? name) === metricName,
+        )?.value ?? 0
+      );
+    };
+    const deliveries = () =>
+      metricValue("flotilla_hub_delivery_latency_seconds", "flotilla_hub_delivery_latency_seconds_count");
+    const cluster = await registerCluster();
+    const bundle = await putBundle("b-measured", '[{"kind":"ConfigMap"}]');
+    await store.targets.apply(cluster.id, [target("measured", "d-measured", "b-measured")]);
+    const before = {
+      deliveries: await deliveries(),
+      sent: await metricValue("flotilla_hub_desired_apps_sent_total"),
+      bytes: await metricValue("flotilla_hub_bundle_bytes_sent_total"),
+    };
+    const stream = useStream(t, cluster.credential);
+    await stream.send(hello(cluster.name));
+    assert.equal((await stream.receive()).body.case, "welcome");
+    const upsert = await stream.receive();
+    assert.equal(upsert.body.case, "upsert");
+    const seq = upsert.body.case === "upsert" ? upsert.body.value.seq : 0n;
+    assert.equal(await metricValue("flotilla_hub_desired_apps_sent_total"), before.sent + 1);
+    assert.equal(await metricValue("flotilla_hub_bundle_bytes_sent_total"), before.bytes + bundle.length);
+    assert.ok(service.stats().queuedChanges >= 1, "the unacknowledged upsert counts in the queue depth");
+    assert.ok(service.stats().connectedAgents >= 1);
+    assert.equal(await deliveries(), before.deliveries);
+
+    await stream.send({
+      body: { case: "ack", value: { seq, app: "measured", digest: "d-measured", accepted: true } },
+    });
+    await waitFor("delivery observed", async () => (await deliveries()) === before.deliveries + 1);
+    await waitFor("queue empty", async () => service.stats().queuedChanges === 0);
+    assert.match(await metrics.registry.metrics(), /^flotilla_hub_delivery_queue_depth 0$/m);
+  });
+
   it("delivers a change announced on the bus while connected", { timeout }, async (t) => {
     const cluster = await registerCluster();
     const stream = useStream(t, cluster.credential);
@@ -392,6 +439,34 @@ describe("AgentService.Connect", () => {
 
     assert.ok(isGrpcError("ABORTED", /newer stream/)(await first.ended()));
     assert.equal((await store.clusters.get(cluster.id))?.state, "Connected");
+  });
+
+  it("records cluster-connected when a Disconnected cluster connects again, not on its first connect", {
+    timeout,
+  }, async (t) => {
+    const cluster = await registerCluster();
+    const connectedEvents = async () =>
+      (await store.events.list({ clusterId: cluster.id, type: "cluster-connected" })).events;
+    const first = useStream(t, cluster.credential);
+    await first.send(hello(cluster.name));
+    assert.equal((await first.receive()).body.case, "welcome");
+    assert.deepEqual(await connectedEvents(), []);
+    first.end();
+    await first.ended();
+    await waitFor(
+      "cluster Disconnected",
+      async () => (await store.clusters.get(cluster.id))?.state === "Disconnected",
+    );
+
+    const second = useStream(t, cluster.credential);
+    await second.send(hello(cluster.name));
+    assert.equal((await second.receive()).body.case, "welcome");
+    const [event, ...more] = await connectedEvents();
+    assert.deepEqual(more, []);
+    assert.match(
+      event?.message ?? "",
+      new RegExp(`cluster ${cluster.name} connected again; last seen \\d{4}-`),
+    );
   });
 
   it("stores app statuses and answers bundle requests", { timeout }, async (t) => {

@@ -42,6 +42,28 @@ export type AgentServiceOptions = {
   now?: () => Date;
   /** Edge logging of stream problems; never receives a token. Default: nothing is logged. */
   log?: (message: string, details?: Record<string, unknown>) => void;
+  /** Told about deliveries and statuses as they happen (for /metrics); default: nobody. */
+  metrics?: AgentServiceMetrics;
+};
+
+/** What the service reports as it works; hub/src/metrics turns it into Prometheus metrics. */
+export type AgentServiceMetrics = {
+  /** A DesiredApp upsert went out on a stream. */
+  desiredAppSent(): void;
+  /** Bundle bytes went out, inline in an upsert or as a Bundle message. */
+  bundleBytesSent(bytes: number): void;
+  /** An Ack arrived for an upsert sent on the same stream, `seconds` after it was sent. */
+  delivered(seconds: number): void;
+  /** An AppStatus was ingested. */
+  statusIngested(): void;
+};
+
+/** This replica's delivery right now. */
+export type AgentServiceStats = {
+  /** Connect streams open (Hello accepted). */
+  connectedAgents: number;
+  /** Changes not acknowledged yet, summed over the open streams' delivery queues. */
+  queuedChanges: number;
 };
 
 type ConnectStream = ServerBidiStream<typeof AgentMessageSchema, typeof HubMessageSchema>;
@@ -49,6 +71,7 @@ type ConnectStream = ServerBidiStream<typeof AgentMessageSchema, typeof HubMessa
 export type AgentServiceHandlers = Pick<ServiceImpl<typeof AgentService>, "register" | "connect"> & {
   /** Ends every open Connect stream with UNAVAILABLE and waits for their handlers to finish. */
   close(): Promise<void>;
+  stats(): AgentServiceStats;
 };
 
 const TOKEN_REFUSAL_MESSAGE: Record<TokenRefusal, string> = {
@@ -71,13 +94,19 @@ const AGENT_RECEIVE_LIMIT_BYTES = 4 * 1024 * 1024;
 
 type Connection = { end(error: GrpcError): void; done: Promise<void> };
 
+/** The part of a stream's delivery that stats() reads. */
+type DeliveryDepth = { depth(): number };
+
 export function createAgentService(options: AgentServiceOptions): AgentServiceHandlers {
   const { store, bus } = options;
   const now = options.now ?? (() => new Date());
   const log = options.log ?? (() => {});
   const replica = options.replica ?? "hub";
+  const metrics = options.metrics;
   /** The live stream of each cluster, by cluster id. */
   const connections = new Map<string, Connection>();
+  /** The delivery of every stream past Hello, for stats(). */
+  const deliveries = new Set<DeliveryDepth>();
 
   async function publishClusterState(clusterId: string, state: "Connected" | "Disconnected"): Promise<void> {
     await bus.publish({ type: "cluster", clusterId, state, replica, at: now().toISOString() });
@@ -152,6 +181,7 @@ export function createAgentService(options: AgentServiceOptions): AgentServiceHa
       };
       const messages = stream[Symbol.asyncIterator]();
       const next = () => Promise.race([messages.next(), ended]);
+      let streamDelivery: DeliveryDepth | undefined;
 
       try {
         const first = await next();
@@ -176,9 +206,21 @@ export function createAgentService(options: AgentServiceOptions): AgentServiceHa
         });
         await store.clusters.markSeen(clusterId, now());
         await store.clusters.setState(clusterId, "Connected");
+        // A reconnect after a disconnect is recorded, so notifications see the cluster recover.
+        if (cluster.state === "Disconnected") {
+          const lastSeen = cluster.lastSeenAt?.toISOString() ?? "never";
+          await store.events.append({
+            clusterId,
+            type: "cluster-connected",
+            message: `cluster ${cluster.name} connected again; last seen ${lastSeen}`,
+            data: { lastSeen, agentVersion: hello.value.agentVersion },
+          });
+        }
         await publishClusterState(clusterId, "Connected");
 
         const delivery = createDelivery(stream, clusterId, hello.value, ended);
+        deliveries.add(delivery);
+        streamDelivery = delivery;
         // Subscribe before reading the targets, so a change made meanwhile is not missed.
         const subscription = bus.subscribe(
           async (event) => {
@@ -216,6 +258,7 @@ export function createAgentService(options: AgentServiceOptions): AgentServiceHa
           subscription.unsubscribe();
         }
       } finally {
+        if (streamDelivery) deliveries.delete(streamDelivery);
         if (connections.get(clusterId) === connection) {
           connections.delete(clusterId);
           await store.clusters.setState(clusterId, "Disconnected");
@@ -230,6 +273,12 @@ export function createAgentService(options: AgentServiceOptions): AgentServiceHa
       const open = [...connections.values()];
       for (const connection of open) connection.end(new GrpcError("UNAVAILABLE", "the hub is shutting down"));
       await Promise.all(open.map((connection) => connection.done));
+    },
+
+    stats() {
+      let queuedChanges = 0;
+      for (const delivery of deliveries) queuedChanges += delivery.depth();
+      return { connectedAgents: connections.size, queuedChanges };
     },
   };
 
@@ -266,6 +315,7 @@ export function createAgentService(options: AgentServiceOptions): AgentServiceHa
         return;
       }
       case "appStatus":
+        metrics?.statusIngested();
         await recordStatus(clusterId, body.value);
         return;
       case "heartbeat":
@@ -391,6 +441,8 @@ export function createAgentService(options: AgentServiceOptions): AgentServiceHa
     const sentBundle = new Map<string, string>();
     /** Sync requests sent on this stream, so a repeated announcement does not run a sync twice. */
     const sentSyncs = new Set<string>();
+    /** When the upsert in flight per app went out (performance.now()), for the delivery latency. */
+    const sentAt = new Map<string, { seq: bigint; atMs: number }>();
     /**
      * Bundles larger than this go out in slices after a BundleRequest: below both the hub's
      * message limit and gRPC's default receive limit (4 MiB), which agents keep.
@@ -413,8 +465,12 @@ export function createAgentService(options: AgentServiceOptions): AgentServiceHa
         });
       } else {
         if (!target) return;
-        await send({ body: { case: "upsert", value: { seq: change.seq, app: await toDesiredApp(target) } } });
+        const app = await toDesiredApp(target);
+        await send({ body: { case: "upsert", value: { seq: change.seq, app } } });
         sentBundle.set(change.app, target.bundleDigest);
+        sentAt.set(change.app, { seq: change.seq, atMs: performance.now() });
+        metrics?.desiredAppSent();
+        if (app.bundle) metrics?.bundleBytesSent(app.bundle.length);
       }
       sentSeq.set(change.app, change.seq);
       queue.sent(change);
@@ -467,6 +523,9 @@ export function createAgentService(options: AgentServiceOptions): AgentServiceHa
     }
 
     return {
+      /** Changes not acknowledged yet on this stream. */
+      depth: () => queue.depth(),
+
       async sendWelcome(clusterName: string, settings: AgentServiceOptions): Promise<void> {
         await schedule(async () => {
           const cluster = await store.clusters.get(clusterId);
@@ -529,6 +588,11 @@ export function createAgentService(options: AgentServiceOptions): AgentServiceHa
 
       onAck(app: string, seq: bigint, accepted: boolean): void {
         queue.ack(app, seq);
+        const sent = sentAt.get(app);
+        if (sent && sent.seq <= seq) {
+          sentAt.delete(app);
+          metrics?.delivered((performance.now() - sent.atMs) / 1_000);
+        }
         const bundleDigest = sentBundle.get(app);
         if (accepted && bundleDigest !== undefined) heldBundles.add(bundleDigest);
       },
@@ -547,6 +611,7 @@ export function createAgentService(options: AgentServiceOptions): AgentServiceHa
             await send({
               body: { case: "bundle", value: { digest, encoding: bundle.encoding, data: bundle.bytes } },
             });
+            metrics?.bundleBytesSent(total);
             return;
           }
           for (let offset = 0; offset < total; offset += chunkBytes) {
@@ -562,6 +627,7 @@ export function createAgentService(options: AgentServiceOptions): AgentServiceHa
                 },
               },
             });
+            metrics?.bundleBytesSent(Math.min(chunkBytes, total - offset));
           }
         });
       },

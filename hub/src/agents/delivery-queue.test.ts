@@ -101,4 +101,17 @@ describe("createDeliveryQueue", () => {
     queue.ack("db", 2n);
     assert.deepEqual(queue.unacknowledged(), []);
   });
+
+  it("counts as depth what waits to be sent and what was sent but not acknowledged", () => {
+    const queue = createDeliveryQueue();
+    queue.push(upsert("web", 1));
+    queue.push(upsert("db", 2));
+    assert.equal(queue.depth(), 2);
+    const first = queue.take();
+    assert.ok(first);
+    queue.sent(first);
+    assert.equal(queue.depth(), 2);
+    queue.ack(first.app, first.seq);
+    assert.equal(queue.depth(), 1);
+  });
 });

@@ -67,6 +67,8 @@ export type DeliveryQueue = {
   /** Sent and unacknowledged changes, to resend on the next stream (seq order). */
   unacknowledged(): Change[];
   pendingCount(): number;
+  /** Changes not acknowledged yet: waiting to be sent plus sent and unacknowledged. */
+  depth(): number;
 };
 
 /**
@@ -100,5 +102,6 @@ export function createDeliveryQueue(): DeliveryQueue {
       return [...inFlight.values()].sort((a, b) => (a.seq < b.seq ? -1 : a.seq > b.seq ? 1 : 0));
     },
     pendingCount: () => pending.size,
+    depth: () => pending.size + inFlight.size,
   };
 }

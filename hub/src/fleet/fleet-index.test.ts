@@ -127,6 +127,18 @@ describe("createFleetIndex", () => {
     assert.deepEqual(index.size(), { clusters: 3, apps: 4 });
   });
 
+  it("counts clusters by state and apps by health and sync over the whole index", () => {
+    const index = sampleFleet();
+    index.setClusterState("c3", "Disconnected");
+    index.upsertCluster({ id: "c5", name: "new-1", labels: {}, state: "Pending" });
+    index.upsertApp("c4", app("web", { sync: "OutOfSync", health: "Progressing" }));
+    assert.deepEqual(index.counts(), {
+      clusters: { Connected: 3, Disconnected: 1, Pending: 1 },
+      health: { Healthy: 5, Progressing: 1, Degraded: 1, Suspended: 0, Missing: 0, Unknown: 0 },
+      sync: { Synced: 6, OutOfSync: 1, Unknown: 0 },
+    });
+  });
+
   it("caps a page at 1,000 clusters", () => {
     const index = createFleetIndex();
     for (let i = 0; i < 1_200; i++) {

@@ -91,6 +91,14 @@ export type FleetIndex = {
   query(query: FleetQuery): FleetPage;
   cluster(idOrName: string): (IndexedCluster & { apps: IndexedApp[] }) | undefined;
   size(): { clusters: number; apps: number };
+  /** Clusters by state and apps by health and by sync over the whole index, in one pass. */
+  counts(): IndexCounts;
+};
+
+export type IndexCounts = {
+  clusters: Record<ClusterState, number>;
+  health: Record<HealthCode, number>;
+  sync: Record<SyncCode, number>;
 };
 
 const DEFAULT_LIMIT = 100;
@@ -274,6 +282,22 @@ export function createFleetIndex(): FleetIndex {
       let apps = 0;
       for (const entry of byId.values()) apps += entry.apps.size;
       return { clusters: byId.size, apps };
+    },
+
+    counts() {
+      const counts: IndexCounts = {
+        clusters: { Connected: 0, Disconnected: 0, Pending: 0 },
+        health: { Healthy: 0, Progressing: 0, Degraded: 0, Suspended: 0, Missing: 0, Unknown: 0 },
+        sync: { Synced: 0, OutOfSync: 0, Unknown: 0 },
+      };
+      for (const entry of byId.values()) {
+        counts.clusters[entry.cluster.state] += 1;
+        for (const app of entry.apps.values()) {
+          counts.health[app.health] += 1;
+          counts.sync[app.sync] += 1;
+        }
+      }
+      return counts;
     },
   };
 }

@@ -148,6 +148,23 @@ describe("renderSource: directory apps", () => {
     assert.deepEqual(await render({ include: "*.yaml" }), ["ConfigMap/base"]);
   });
 
+  it("tells onRendered the tool and outcome of each render that reached a tool", async () => {
+    const seen: { tool: string; ok: boolean }[] = [];
+    const observed: RenderTools = {
+      ...tools(),
+      onRendered: ({ tool, ok, seconds }) => {
+        assert.ok(seconds >= 0);
+        seen.push({ tool, ok });
+      },
+    };
+    objectsOf(await renderSource(inputFor("guestbook"), observed));
+    problemOf(await renderSource(inputFor("broken-manifest"), observed));
+    assert.deepEqual(seen, [
+      { tool: "directory", ok: true },
+      { tool: "directory", ok: false },
+    ]);
+  });
+
   it("reports a manifest-looking file that does not parse, naming the file and document", async () => {
     const problem = problemOf(await renderSource(inputFor("broken-manifest"), tools()));
     assert.equal(problem.kind, "render");

@@ -29,6 +29,11 @@ export type RenderTools = {
   maxOutputBytes: number;
   /** Throw-away directories are made under it (created if missing) and removed after each render. */
   workDir: string;
+  /**
+   * Called after every render that reached a tool (detection succeeded), with how long the tool's
+   * step took and whether it produced objects; for metrics. Must not throw. Default: nobody.
+   */
+  onRendered?: (render: { tool: RenderToolName; seconds: number; ok: boolean }) => void;
 };
 
 /** RenderTools with the defaults filled in. */
@@ -147,7 +152,15 @@ async function renderOrThrow(
     ...(source.targetRevision !== undefined ? { targetRevision: source.targetRevision } : {}),
   });
   const app: AppRender = { input, tools, source: merged, appPath, appDir, appEnv };
-  return { tool: detection.tool, objects: await RENDERERS[detection.tool](app) };
+  const startedMs = performance.now();
+  let ok = false;
+  try {
+    const objects = await RENDERERS[detection.tool](app);
+    ok = true;
+    return { tool: detection.tool, objects };
+  } finally {
+    tools.onRendered?.({ tool: detection.tool, seconds: (performance.now() - startedMs) / 1_000, ok });
+  }
 }
 
 /** An app path that holds (or passes through) an unsafe link, or holds an oversized file. */

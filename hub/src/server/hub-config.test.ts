@@ -28,6 +28,27 @@ describe("loadHubConfig", () => {
     assert.equal(config.allowLocalRepositories, false);
   });
 
+  it("reads the metrics token from the environment or the file, open by default, never echoing it", async () => {
+    assert.equal(loadHubConfig({}, { HOME: dir }, dir).metricsToken, undefined);
+    const file = join(dir, "metrics.yaml");
+    await writeFile(file, `metricsToken: ${envRef("SCRAPE_TOKEN")}\n`);
+    assert.equal(
+      loadHubConfig({ config: file }, { SCRAPE_TOKEN: "from-file-ref" }, dir).metricsToken,
+      "from-file-ref",
+    );
+    assert.equal(
+      loadHubConfig({ config: file }, { SCRAPE_TOKEN: "x", FLOTILLA_METRICS_TOKEN: "from-env" }, dir)
+        .metricsToken,
+      "from-env",
+    );
+    assert.throws(
+      () => loadHubConfig({}, { FLOTILLA_METRICS_TOKEN: "has space" }, dir),
+      (error: Error) =>
+        /FLOTILLA_METRICS_TOKEN must be printable ASCII without spaces/.test(error.message) &&
+        !error.message.includes("has space"),
+    );
+  });
+
   it("takes flags over the environment over the file, and reads secrets from environment references", async () => {
     const file = join(dir, "hub.yaml");
     await writeFile(
@@ -103,6 +124,37 @@ describe("loadHubConfig", () => {
     assert.throws(
       () => loadHubConfig({ config: file }, {}, dir),
       /names environment variable UNSET_SECRET, which is not set/,
+    );
+  });
+
+  it("reads the notifications section, with none by default and errors naming the target", async () => {
+    assert.deepEqual(loadHubConfig({}, { HOME: dir }, dir).notifications.targets, []);
+    const file = join(dir, "notify.yaml");
+    await writeFile(
+      file,
+      [
+        "notifications:",
+        "  maxAttempts: 2",
+        "  targets:",
+        "    - name: ops-slack",
+        `      url: https://hooks.slack.com/services/${envRef("SLACK_PATH")}`,
+        "      format: slack",
+        "      selector: env=prod",
+      ].join("\n"),
+    );
+    const config = loadHubConfig({ config: file }, { SLACK_PATH: "T1/B2/xyz" }, dir);
+    assert.equal(config.notifications.maxAttempts, 2);
+    assert.deepEqual(
+      config.notifications.targets.map((target) => [target.name, target.url, target.format]),
+      [["ops-slack", "https://hooks.slack.com/services/T1/B2/xyz", "slack"]],
+    );
+    await writeFile(
+      file,
+      "notifications:\n  targets:\n    - name: ops\n      url: https://x/\n      format: teams\n",
+    );
+    assert.throws(
+      () => loadHubConfig({ config: file }, {}, dir),
+      /notify\.yaml: notifications\.targets\[0\] \(ops\): unknown "format" "teams"/,
     );
   });
 });

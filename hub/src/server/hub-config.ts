@@ -9,6 +9,7 @@ import { isAbsolute, join, resolve } from "node:path";
 import { parseDuration } from "@flotilla/proto/duration";
 import { parse } from "yaml";
 import { loadRenderConfig, type RenderConfig } from "../config.js";
+import { type NotificationConfig, readNotificationConfig } from "../notify/notification-config.js";
 import type { RepoCredentials } from "../source/git-source.js";
 import type { LogLevel } from "./hub-runtime.js";
 import { parseLogLevel } from "./log.js";
@@ -55,9 +56,16 @@ export type HubConfig = {
   allowLocalRepositories: boolean;
   /** Accept webhook pushes for sources that have no webhook secret. */
   allowUnsignedWebhooks: boolean;
+  /**
+   * Bearer token `GET /metrics` requires (`Authorization: Bearer <it>`); undefined: /metrics is
+   * open, as Argo CD's metrics endpoints are. From FLOTILLA_METRICS_TOKEN or `metricsToken`.
+   */
+  metricsToken?: string;
   eventRetention: { maxAgeMs: number; maxRows: number };
   logLevel: LogLevel;
   render: RenderConfig;
+  /** Webhook targets for degraded apps, failed syncs and lost clusters (file only; none by default). */
+  notifications: NotificationConfig;
 };
 
 export type HubFlags = {
@@ -157,12 +165,14 @@ export function loadHubConfig(flags: HubFlags, env: Env, cwd = process.cwd()): H
     repositories: readRepositories(file.repositories, where, env),
     allowLocalRepositories: flag("allowLocalRepositories", "FLOTILLA_ALLOW_LOCAL_REPOSITORIES"),
     allowUnsignedWebhooks: flag("allowUnsignedWebhooks", "FLOTILLA_ALLOW_UNSIGNED_WEBHOOKS"),
+    ...optionalValue("metricsToken", readMetricsToken(file, where, env)),
     eventRetention: {
       maxAgeMs: duration("eventRetention", "FLOTILLA_EVENT_RETENTION", DEFAULTS.eventMaxAgeMs),
       maxRows: number("eventMaxRows", "FLOTILLA_EVENT_MAX_ROWS", DEFAULTS.eventMaxRows),
     },
     logLevel: parseLogLevel(text("logLevel", "FLOTILLA_LOG_LEVEL"), "FLOTILLA_LOG_LEVEL"),
     render: loadRenderConfig(env),
+    notifications: readNotificationConfig(file.notifications, where, env),
   };
 }
 
@@ -230,6 +240,17 @@ function secretValue(value: unknown, where: string, env: Env): string | undefine
   const fromEnv = env[variable];
   if (!fromEnv) throw new Error(`${where} names environment variable ${variable}, which is not set`);
   return fromEnv;
+}
+
+/** FLOTILLA_METRICS_TOKEN, else the file's `metricsToken` (a `${VAR}` reference reads VAR). */
+function readMetricsToken(file: Record<string, unknown>, where: string, env: Env): string | undefined {
+  const fromEnv = env.FLOTILLA_METRICS_TOKEN;
+  const what = fromEnv ? "FLOTILLA_METRICS_TOKEN" : `${where}: metricsToken`;
+  const token = fromEnv || secretValue(file.metricsToken, what, env);
+  // Never quote the value: it is a secret.
+  if (token !== undefined && !/^[\x21-\x7e]+$/.test(token))
+    throw new Error(`${what} must be printable ASCII without spaces (it is sent as a bearer token)`);
+  return token;
 }
 
 function readSources(value: unknown, where: string, pollIntervalMs: number, env: Env): ConfiguredSource[] {

@@ -7,6 +7,7 @@
  */
 import { join } from "node:path";
 import type { Bus, BusSubscription } from "../bus/bus.js";
+import type { RenderToolName } from "../render/detect-tool.js";
 import { createRenderCache, type RenderCache, renderSourceCached } from "../render/render-cache.js";
 import { createRenderTools, type RenderTools } from "../render/render-source.js";
 import { resolveFleet } from "../resolve/resolve-fleet.js";
@@ -35,24 +36,47 @@ export type ResolverLoop = {
   stop(): Promise<void>;
 };
 
+/** What the resolver reports as it works; hub/src/metrics turns it into Prometheus metrics. */
+export type ResolverMetrics = {
+  /** A resolve cycle ended: "error" when it failed or a source in it did. */
+  resolved(result: "ok" | "error", seconds: number): void;
+  /** A git fetch of a source or repository ended, either way. */
+  sourceFetched(seconds: number): void;
+  /** One app was rendered through a tool (render-cache hits are not renders). */
+  rendered(tool: RenderToolName, seconds: number): void;
+  /** Resolve problems attached to apps after the latest resolve, over every source. */
+  problems(count: number): void;
+};
+
 type Deps = {
   store: Store;
   bus: Bus;
   config: HubConfig;
   log: Logger;
   now: () => Date;
+  metrics?: ResolverMetrics;
 };
 
 type Pending = { requestId: string; source: string; hard: boolean };
 
 export function startResolverLoop(deps: Deps): ResolverLoop {
-  const { store, bus, config, log, now } = deps;
+  const { store, bus, config, log, now, metrics } = deps;
   const tools: RenderTools = createRenderTools({
     kustomizePath: config.render.kustomizePath,
     helmPath: config.render.helmPath,
     workDir: join(config.render.cacheDir, "render"),
     timeoutMs: config.render.renderTimeoutMs,
+    ...(metrics ? { onRendered: ({ tool, seconds }) => metrics.rendered(tool, seconds) } : {}),
   });
+  /** A git fetch, timed for metrics. */
+  async function fetchRepo(gitSource: GitSource, url: string): Promise<void> {
+    const startedMs = performance.now();
+    try {
+      await gitSource.fetch(url);
+    } finally {
+      metrics?.sourceFetched((performance.now() - startedMs) / 1_000);
+    }
+  }
   let cache: RenderCache = createRenderCache({ maxEntries: 10_000 });
   let git: { key: string; source: GitSource } | undefined;
   const lastFetch = new Map<string, number>();
@@ -134,7 +158,7 @@ export function startResolverLoop(deps: Deps): ResolverLoop {
     const sourceUrls = new Set(sources.map((source) => source.repoUrl));
     for (const repository of config.repositories) {
       if (sourceUrls.has(repository.url)) continue;
-      await gitSource.fetch(repository.url).catch((error: unknown) => {
+      await fetchRepo(gitSource, repository.url).catch((error: unknown) => {
         log("warn", "repository fetch failed; its apps use the last fetched commits", {
           repository: repository.url,
           error,
@@ -157,7 +181,7 @@ export function startResolverLoop(deps: Deps): ResolverLoop {
         nowMs - (lastFetch.get(source.id) ?? 0) >= source.pollIntervalMs;
       try {
         if (due) {
-          await gitSource.fetch(source.repoUrl);
+          await fetchRepo(gitSource, source.repoUrl);
           lastFetch.set(source.id, nowMs);
           fetchedAt.set(source.id, now());
         }
@@ -190,6 +214,9 @@ export function startResolverLoop(deps: Deps): ResolverLoop {
       [...previous].map(([id, resolution]) => [id, resolution.apps as AppSummary[]]),
     );
     const applied = await applyResolutions({ store, bus, log, now }, clusters, outcomes, previousApps);
+    let problems = 0;
+    for (const apps of applied.summaries.values()) for (const app of apps) problems += app.problems.length;
+    metrics?.problems(problems);
     const errors: string[] = [];
     for (const outcome of outcomes) {
       const id = outcome.source.id;
@@ -223,12 +250,14 @@ export function startResolverLoop(deps: Deps): ResolverLoop {
       pending = [];
       clustersChanged = false;
       let result: { changedTargets: number; error: string };
+      const startedMs = performance.now();
       try {
         result = await resolveOnce(requests);
       } catch (error) {
         log("error", "resolve failed; desired state left as it was", { error });
         result = { changedTargets: 0, error: describeError(error) };
       }
+      metrics?.resolved(result.error ? "error" : "ok", (performance.now() - startedMs) / 1_000);
       const answered = requests.length > 0 ? requests : [{ requestId: "", source: "", hard: false }];
       for (const request of answered) {
         await bus.publish({ type: "resolved", requestId: request.requestId, ...result });
@@ -247,11 +276,24 @@ export function startResolverLoop(deps: Deps): ResolverLoop {
     }
   }
 
-  /** A Connected cluster silent for three heartbeat intervals turns Disconnected, its statuses stale. */
+  /** Clusters whose outage has a `cluster-disconnected` event, by the lastSeen it was about. */
+  const reportedOutages = new Map<string, number>();
+
+  /**
+   * A Connected cluster silent for three heartbeat intervals turns Disconnected, its statuses
+   * stale. Either way (silent, or its agent's stream ended) an outage longer than three heartbeat
+   * intervals gets one `cluster-disconnected` event, which notifications act on; a reconnect
+   * within that time (a hub restart, a network blip) records none.
+   */
   async function markSilentClusters(): Promise<void> {
     const cutoff = Date.now() - 3 * config.heartbeatIntervalMs;
     for (const cluster of await store.clusters.list()) {
-      if (cluster.state !== "Connected" || (cluster.lastSeenAt?.getTime() ?? 0) >= cutoff) continue;
+      const lastSeenMs = cluster.lastSeenAt?.getTime() ?? 0;
+      if (cluster.state === "Pending" || lastSeenMs >= cutoff) continue;
+      if (cluster.state === "Disconnected") {
+        await reportEndedStream(cluster, lastSeenMs);
+        continue;
+      }
       if (!(await store.clusters.markDisconnectedIfSilent(cluster.id, new Date(cutoff)))) continue;
       await store.statuses.markStale(cluster.id);
       const lastSeen = cluster.lastSeenAt?.toISOString() ?? "never";
@@ -261,6 +303,7 @@ export function startResolverLoop(deps: Deps): ResolverLoop {
         message: `cluster ${cluster.name} silent for three heartbeat intervals; last seen ${lastSeen}`,
         data: { lastSeen },
       });
+      reportedOutages.set(cluster.id, lastSeenMs);
       await bus.publish({
         type: "cluster",
         clusterId: cluster.id,
@@ -270,6 +313,31 @@ export function startResolverLoop(deps: Deps): ResolverLoop {
       });
       log("warn", "cluster silent; marked Disconnected", { cluster: cluster.name, lastSeen });
     }
+  }
+
+  /** One event per outage of a cluster whose agent's stream ended, checked against the store once. */
+  async function reportEndedStream(
+    cluster: { id: string; name: string; lastSeenAt: Date | null },
+    lastSeenMs: number,
+  ) {
+    if (!cluster.lastSeenAt || reportedOutages.get(cluster.id) === lastSeenMs) return;
+    const recorded = await store.events.list({
+      clusterId: cluster.id,
+      type: "cluster-disconnected",
+      since: cluster.lastSeenAt,
+      limit: 1,
+    });
+    if (recorded.events.length === 0) {
+      const lastSeen = cluster.lastSeenAt.toISOString();
+      await store.events.append({
+        clusterId: cluster.id,
+        type: "cluster-disconnected",
+        message: `cluster ${cluster.name}'s agent disconnected and has not come back for three heartbeat intervals; last seen ${lastSeen}`,
+        data: { lastSeen },
+      });
+      log("warn", "cluster disconnected", { cluster: cluster.name, lastSeen });
+    }
+    reportedOutages.set(cluster.id, lastSeenMs);
   }
 
   const done = (async () => {

@@ -20,7 +20,10 @@ import { generateToken, parseToken } from "../auth/tokens.js";
 import type { Bus, BusEvent } from "../bus/bus.js";
 import { connectNatsBus } from "../bus/connect-nats-bus.js";
 import { createLocalBus } from "../bus/create-local-bus.js";
+import { createDashboardHandler } from "../dashboard/serve-dashboard.js";
 import { createFleetIndex } from "../fleet/fleet-index.js";
+import { createHubMetrics, metricsHandler } from "../metrics/hub-metrics.js";
+import { startNotifier } from "../notify/notifier.js";
 import { openStore } from "../store/open-store.js";
 import type { Store } from "../store/store.js";
 import { startFleetSync } from "./fleet-sync.js";
@@ -87,6 +90,7 @@ export async function startHub(config: HubConfig, options: StartHubOptions = {})
     await addConfiguredSources(store, config, log);
 
     const index = createFleetIndex();
+    const metrics = createHubMetrics();
     const fleetSync = startFleetSync({ store, bus, index, log });
     closers.push(async () => fleetSync.stop());
     await fleetSync.ready;
@@ -100,7 +104,9 @@ export async function startHub(config: HubConfig, options: StartHubOptions = {})
       maxMessageBytes: config.maxMessageBytes,
       replica: config.replica,
       log: (message, details) => log("warn", message, details),
+      metrics: metrics.agents,
     });
+    metrics.observe({ index, bus, agents: agentService });
     const grpcServer = createServer({
       maxReceiveMessageBytes: config.maxMessageBytes,
       maxSendMessageBytes: config.maxMessageBytes,
@@ -158,8 +164,11 @@ export async function startHub(config: HubConfig, options: StartHubOptions = {})
 
     const api = createHttpApi(fleetService, { log });
     const webhooks = createWebhookHandler(runtime, { allowUnsigned: config.allowUnsignedWebhooks });
+    const dashboard = createDashboardHandler({ runtime, log });
     let ready = false;
+    const serveMetrics = metricsHandler(metrics, { token: config.metricsToken });
     const http = (req: IncomingMessage, res: ServerResponse) => {
+      res.once("finish", () => metrics.httpRequest(req.url?.split("?")[0] ?? "/", res.statusCode));
       route(req, res).catch((error: unknown) => {
         log("error", "HTTP handler failed", { path: req.url?.split("?")[0], error });
         if (!res.headersSent) sendJson(res, 500, { error: { code: "INTERNAL", message: "internal error" } });
@@ -174,9 +183,11 @@ export async function startHub(config: HubConfig, options: StartHubOptions = {})
         return;
       }
       if (path === "/healthz") return sendJson(res, 200, { status: "ok" });
+      if (path === "/metrics") return serveMetrics(req, res);
       if (path === "/readyz")
         return sendJson(res, ready ? 200 : 503, { status: ready ? "ready" : "starting" });
       if (path.startsWith("/webhooks/")) return webhooks(req, res);
+      if (await dashboard(req, res)) return;
       if (await api(req, res)) return;
       sendJson(res, 404, { error: { code: "NOT_FOUND", message: `no route ${req.method} ${path}` } });
     }
@@ -193,9 +204,21 @@ export async function startHub(config: HubConfig, options: StartHubOptions = {})
     if (!publicUrl) publicUrl = `https://${advertisedHost(listenAddress.host)}:${listener.port}`;
     progress(`listening on ${listenAddress.host}:${listener.port} (HTTPS and gRPC); join URL ${publicUrl}`);
 
-    const resolver = startResolverLoop({ store, bus, config, log, now });
+    const resolver = startResolverLoop({ store, bus, config, log, now, metrics: metrics.resolver });
+    metrics.observe({ isLeader: () => resolver.isLeader() });
     closers.push(() => resolver.stop());
     await resolver.ready;
+    // Closers run in reverse: the notifier stops before the resolver and the store.
+    const notifier = startNotifier({
+      store,
+      config: config.notifications,
+      log,
+      isLeader: () => resolver.isLeader(),
+      publicUrl,
+      hubVersion,
+      now,
+    });
+    closers.push(() => notifier.stop());
     ready = true;
     log("info", "hub started", {
       url: publicUrl,

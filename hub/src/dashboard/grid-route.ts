@@ -1,0 +1,417 @@
+/**
+ * GET /api/v1/grid: the dashboard's fleet grid, one page of clusters with their apps, answered
+ * from the fleet index. /api/v1/status pages by (cluster, app) row; the grid needs whole
+ * clusters per page (rows) and the names of every column, so it has a route of its own.
+ * Same tokens and viewer scope as the rest of /api/v1: a limited viewer never sees, counts or
+ * learns the app names of clusters outside its scope.
+ *
+ * Columns: an Argo CD Application has one destination, so an ApplicationSet over clusters makes
+ * one app per cluster, named by its template, by convention `<name>-{{name}}` (`web-prod-1`,
+ * `web-prod-2`). A grid keyed by app name would be a diagonal, so the grid groups them: an app
+ * whose name ends in `-<its cluster>` (or starts with `<its cluster>-`) falls in the column of
+ * the rest of its name (`web`); any other app is its own column. `app` filters by column (or by
+ * exact app name).
+ *
+ * Query: `selector` (label selector), `app`, `health`, `sync` (one value each, short names in
+ * any case: `degraded`, `OutOfSync`), `problems` (true/false/1/0/empty), `after` (the previous
+ * page's `next`), `limit` (1 to 1,000, default 200). Errors are the API's JSON errors.
+ */
+import type { IncomingMessage, ServerResponse } from "node:http";
+import { GrpcError, type HandlerContext } from "@flotilla/proto/grpc";
+import { type ApiAccess, createApiAccess, parseSelectorArgument } from "../api/api-access.js";
+import { countApp } from "../api/fleet-messages.js";
+import type { Principal } from "../auth/api-auth.js";
+import {
+  type ClusterState,
+  emptyCounts,
+  type FleetIndex,
+  type FleetPage,
+  type FleetQuery,
+  type HealthCode,
+  type IndexedApp,
+  isProblem,
+  type StatusCounts,
+  type SyncCode,
+} from "../fleet/fleet-index.js";
+import type { HubRuntime, Logger } from "../server/hub-runtime.js";
+
+export const GRID_PATH = "/api/v1/grid";
+export const DEFAULT_GRID_LIMIT = 200;
+export const MAX_GRID_LIMIT = 1_000;
+
+const HEALTH_CODES: readonly HealthCode[] = [
+  "Healthy",
+  "Progressing",
+  "Degraded",
+  "Suspended",
+  "Missing",
+  "Unknown",
+];
+const SYNC_CODES: readonly SyncCode[] = ["Synced", "OutOfSync", "Unknown"];
+const PARAMETERS = ["selector", "app", "health", "sync", "problems", "after", "limit"] as const;
+/** Clusters per index page when the grid walks the whole fleet (a column of several apps). */
+const SCAN_PAGE = 1_000;
+
+export type GridQuery = {
+  selector: string;
+  app?: string;
+  health?: HealthCode;
+  sync?: SyncCode;
+  problems: boolean;
+  after?: string;
+  limit: number;
+};
+
+export type GridApp = {
+  app: string;
+  /** The grid column the app is shown in (see the file comment). */
+  column: string;
+  sync: SyncCode;
+  health: HealthCode;
+  stale: boolean;
+  problem: boolean;
+  message: string;
+  revision: string;
+  desiredRevision: string;
+  delivered: boolean;
+};
+
+export type GridCluster = {
+  name: string;
+  labels: Record<string, string>;
+  connection: ClusterState;
+  /** ISO time of the agent's last message as the index knows it; null before the first. */
+  lastSeen: string | null;
+  /** Only the apps matching the app filters, by name. */
+  apps: GridApp[];
+};
+
+export type GridResponse = {
+  clusters: GridCluster[];
+  /** Every column of the clusters the caller may see (whatever the filters), sorted. */
+  apps: string[];
+  /** Pass as `after` for the next page; null on the last page. */
+  next: string | null;
+  /** Clusters matching the filters, over all pages. */
+  matchedClusters: number;
+  /** Over every matching app of every matching cluster, all pages. */
+  counts: StatusCounts;
+  /** The same counts per column. */
+  countsByApp: Record<string, StatusCounts>;
+};
+
+/** A refused request: HTTP status, gRPC code name and a message naming the cause. */
+export class GridRequestError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/** Reads the grid's query parameters; throws GridRequestError 400 naming the bad parameter. */
+export function parseGridQuery(params: URLSearchParams): GridQuery {
+  for (const name of new Set(params.keys())) {
+    if (!(PARAMETERS as readonly string[]).includes(name)) {
+      throw badRequest(`unknown query parameter "${name}"; the grid takes ${PARAMETERS.join(", ")}`);
+    }
+    if (params.getAll(name).length > 1) throw badRequest(`${name}: give one value, not several`);
+  }
+  const text = (name: (typeof PARAMETERS)[number]) => params.get(name)?.trim() ?? "";
+  const query: GridQuery = { selector: text("selector"), problems: false, limit: DEFAULT_GRID_LIMIT };
+  if (text("app") !== "") query.app = text("app");
+  if (text("after") !== "") query.after = text("after");
+  if (text("health") !== "") query.health = oneOf("health", text("health"), HEALTH_CODES);
+  if (text("sync") !== "") query.sync = oneOf("sync", text("sync"), SYNC_CODES);
+  if (params.has("problems")) {
+    const value = text("problems").toLowerCase();
+    if (!["", "true", "1", "false", "0"].includes(value)) {
+      throw badRequest(`problems: ${JSON.stringify(text("problems"))} is not true, false, 1 or 0`);
+    }
+    query.problems = value === "" || value === "true" || value === "1";
+  }
+  if (text("limit") !== "") {
+    const value = text("limit");
+    const limit = /^\d+$/.test(value) ? Number(value) : Number.NaN;
+    if (!Number.isInteger(limit) || limit < 1 || limit > MAX_GRID_LIMIT) {
+      throw badRequest(`limit: ${JSON.stringify(value)} is not a whole number from 1 to ${MAX_GRID_LIMIT}`);
+    }
+    query.limit = limit;
+  }
+  return query;
+}
+
+function oneOf<T extends string>(name: string, value: string, codes: readonly T[]): T {
+  const found = codes.find((code) => code.toLowerCase() === value.toLowerCase());
+  if (!found) throw badRequest(`${name}: ${JSON.stringify(value)} is not one of ${codes.join(", ")}`);
+  return found;
+}
+
+function badRequest(message: string): GridRequestError {
+  return new GridRequestError(400, "INVALID_ARGUMENT", message);
+}
+
+/** The grid column of `app` in `cluster`: its name without `-<cluster>` or `<cluster>-`. */
+export function columnOf(app: string, cluster: string): string {
+  if (app.length > cluster.length + 1) {
+    if (app.endsWith(`-${cluster}`)) return app.slice(0, -(cluster.length + 1));
+    if (app.startsWith(`${cluster}-`)) return app.slice(cluster.length + 1);
+  }
+  return app;
+}
+
+/**
+ * One page of the grid as `principal` may see it (authenticate with ApiAccess.caller first).
+ * Throws GrpcError INVALID_ARGUMENT for a bad selector.
+ */
+export function queryGrid(
+  index: FleetIndex,
+  access: Pick<ApiAccess, "scope">,
+  principal: Principal,
+  query: GridQuery,
+): GridResponse {
+  const scope = access.scope(principal);
+  const selected = parseSelectorArgument(query.selector, "selector");
+  const admits = (labels: Readonly<Record<string, string>>) => scope(labels) && selected(labels);
+  const filters: FleetQuery = {
+    selector: admits,
+    ...(query.health !== undefined ? { health: query.health } : {}),
+    ...(query.sync !== undefined ? { sync: query.sync } : {}),
+    ...(query.problems ? { problems: true } : {}),
+  };
+  const unfiltered =
+    query.selector === "" &&
+    query.app === undefined &&
+    query.health === undefined &&
+    query.sync === undefined &&
+    !query.problems;
+  let page: FleetPage | undefined =
+    query.app === undefined ? index.query({ ...filters, ...pageOf(query) }) : undefined;
+  // Every app name in the caller's scope with its column; a filter does not hide its own choices.
+  const inScope =
+    unfiltered && page ? page.countsByApp : index.query({ selector: scope, limit: 1 }).countsByApp;
+  const placed = new Map(Object.keys(inScope).map((app) => [app, placeApp(index, app)]));
+  const columnByApp = new Map([...placed].map(([app, place]) => [app, place.column]));
+
+  if (page === undefined) {
+    const wanted = query.app;
+    const names = new Set([...placed].filter(([, place]) => place.column === wanted).map(([app]) => app));
+    if (wanted !== undefined && placed.has(wanted)) names.add(wanted);
+    const homes = [...names].map((app) => placed.get(app)?.cluster);
+    if (names.size > 0 && homes.every((home) => home !== undefined)) {
+      // Each app lives in the one cluster its name carries: look those clusters up.
+      page = collectPage(lookUp(index, homes as string[], admits, filters), names, query);
+    } else if (names.size === 1) {
+      page = index.query({ ...filters, app: [...names][0] as string, ...pageOf(query) });
+    } else {
+      page = collectPage(walk(index, filters), names, query);
+    }
+  }
+  return {
+    clusters: page.clusters.map((cluster) => ({
+      name: cluster.name,
+      labels: { ...cluster.labels },
+      connection: cluster.state,
+      lastSeen: cluster.lastSeen ?? null,
+      apps: cluster.apps.map((app) => toGridApp(app, columnOf(app.app, cluster.name))),
+    })),
+    apps: [...new Set(columnByApp.values())].sort(),
+    next: page.next ?? null,
+    matchedClusters: page.matchedClusters,
+    counts: page.counts,
+    countsByApp: countsByColumn(page.countsByApp, (app) => columnByApp.get(app) ?? app),
+  };
+}
+
+function pageOf(query: GridQuery): Pick<FleetQuery, "after" | "limit"> {
+  return { ...(query.after !== undefined ? { after: query.after } : {}), limit: query.limit };
+}
+
+/**
+ * Where an app name sits in the grid: when a `-`-separated end or start of it names a cluster
+ * that runs it, the rest of the name is its column and that cluster its home; otherwise the
+ * name is its own column (and it may run anywhere).
+ */
+function placeApp(index: FleetIndex, app: string): { column: string; cluster?: string } {
+  for (let at = app.indexOf("-"); at > 0; at = app.indexOf("-", at + 1)) {
+    const suffix = app.slice(at + 1);
+    if (runs(index, suffix, app)) return { column: app.slice(0, at), cluster: suffix };
+    const prefix = app.slice(0, at);
+    if (runs(index, prefix, app)) return { column: suffix, cluster: prefix };
+  }
+  return { column: app };
+}
+
+function runs(index: FleetIndex, cluster: string, app: string): boolean {
+  return cluster !== "" && (index.cluster(cluster)?.apps.some((entry) => entry.app === app) ?? false);
+}
+
+function countsByColumn(
+  byApp: Record<string, StatusCounts>,
+  column: (app: string) => string,
+): Record<string, StatusCounts> {
+  const result = new Map<string, StatusCounts>();
+  for (const [app, counts] of Object.entries(byApp)) {
+    const key = column(app);
+    const sum = result.get(key) ?? emptyCounts();
+    for (const field of Object.keys(counts) as (keyof StatusCounts)[]) sum[field] += counts[field];
+    result.set(key, sum);
+  }
+  return Object.fromEntries([...result].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+}
+
+type Entry = FleetPage["clusters"][number];
+
+/** The named clusters in name order, as `filters` narrow them (selector, health, sync, problems). */
+function* lookUp(
+  index: FleetIndex,
+  names: readonly string[],
+  admits: (labels: Readonly<Record<string, string>>) => boolean,
+  filters: FleetQuery,
+): Generator<Entry> {
+  for (const name of [...new Set(names)].sort()) {
+    const entry = index.cluster(name);
+    if (!entry || entry.name !== name || !admits(entry.labels)) continue;
+    const apps = entry.apps.filter(
+      (app) =>
+        (filters.health === undefined || app.health === filters.health) &&
+        (filters.sync === undefined || app.sync === filters.sync) &&
+        (!filters.problems || isProblem(app)),
+    );
+    yield { ...entry, apps };
+  }
+}
+
+/** Every cluster `filters` admit, in name order, with their matching apps (index pages). */
+function* walk(index: FleetIndex, filters: FleetQuery): Generator<Entry> {
+  let cursor: string | undefined;
+  for (;;) {
+    const page = index.query({
+      ...filters,
+      ...(cursor !== undefined ? { after: cursor } : {}),
+      limit: SCAN_PAGE,
+    });
+    yield* page.clusters;
+    if (page.next === undefined) return;
+    cursor = page.next;
+  }
+}
+
+/**
+ * A page of the clusters running any of `names`, with counts over all of them: the index filters
+ * by one app name only, so a column of several apps is collected here.
+ */
+function collectPage(clusters: Iterable<Entry>, names: Set<string>, query: GridQuery): FleetPage {
+  const counts = emptyCounts();
+  const countsByApp: Record<string, StatusCounts> = {};
+  const page: Entry[] = [];
+  let matchedClusters = 0;
+  let next: string | undefined;
+  for (const cluster of clusters) {
+    const apps = cluster.apps.filter((app) => names.has(app.app));
+    if (apps.length === 0) continue;
+    matchedClusters += 1;
+    for (const app of apps) {
+      countApp(counts, app);
+      countsByApp[app.app] ??= emptyCounts();
+      countApp(countsByApp[app.app] as StatusCounts, app);
+    }
+    if (query.after !== undefined && cluster.name <= query.after) continue;
+    if (page.length < query.limit) page.push({ ...cluster, apps });
+    else next ??= page.at(-1)?.name;
+  }
+  return { clusters: page, ...(next !== undefined ? { next } : {}), matchedClusters, counts, countsByApp };
+}
+
+function toGridApp(app: IndexedApp, column: string): GridApp {
+  return {
+    app: app.app,
+    column,
+    sync: app.sync,
+    health: app.health,
+    stale: app.stale,
+    problem: app.problem,
+    message: app.message,
+    revision: app.revision,
+    desiredRevision: app.desiredRevision ?? "",
+    delivered: app.delivered ?? false,
+  };
+}
+
+const HTTP_STATUS: Partial<Record<string, number>> = {
+  INVALID_ARGUMENT: 400,
+  UNAUTHENTICATED: 401,
+  PERMISSION_DENIED: 403,
+  NOT_FOUND: 404,
+};
+
+/**
+ * The HTTP handler of GRID_PATH (the caller routes by path). Answers every request: 200 with a
+ * GridResponse, 405 for a method other than GET, or an API error body. Unexpected failures are
+ * logged and answered 500 without details.
+ */
+export function createGridHandler(
+  runtime: HubRuntime,
+  log: Logger,
+): (req: IncomingMessage, res: ServerResponse) => Promise<void> {
+  const access = createApiAccess(runtime);
+  return async (req, res) => {
+    try {
+      if (req.method !== "GET") {
+        res.setHeader("allow", "GET");
+        throw new GridRequestError(
+          405,
+          "UNIMPLEMENTED",
+          `method ${req.method} is not allowed on ${GRID_PATH}`,
+        );
+      }
+      const url = new URL(req.url ?? "/", "http://localhost");
+      const context = contextOf(req, res);
+      // Authenticate before reading the query, so callers without a token learn nothing of it.
+      const principal = await access.caller(context, "read");
+      const query = parseGridQuery(url.searchParams);
+      sendJson(res, 200, queryGrid(runtime.index, access, principal, query));
+    } catch (error) {
+      const { status, code, message } = describeFailure(error, log);
+      if (res.headersSent) {
+        res.destroy();
+        return;
+      }
+      sendJson(res, status, { error: { code, message } });
+    }
+  };
+}
+
+function contextOf(req: IncomingMessage, res: ServerResponse): HandlerContext {
+  const controller = new AbortController();
+  res.once("close", () => controller.abort(new GrpcError("CANCELLED", "the client went away")));
+  const authorization = req.headers.authorization;
+  return {
+    signal: controller.signal,
+    metadata: authorization === undefined ? {} : { authorization },
+    peer: `${req.socket.remoteAddress ?? ""}:${req.socket.remotePort ?? ""}`,
+  };
+}
+
+function describeFailure(error: unknown, log: Logger): { status: number; code: string; message: string } {
+  if (error instanceof GridRequestError)
+    return { status: error.status, code: error.code, message: error.message };
+  if (error instanceof GrpcError) {
+    const status = HTTP_STATUS[error.code];
+    if (status !== undefined) return { status, code: error.code, message: error.details };
+  }
+  log("error", "grid request failed", { error });
+  return { status: 500, code: "INTERNAL", message: "internal error; the hub log has the details" };
+}
+
+function sendJson(res: ServerResponse, status: number, body: unknown): void {
+  const text = `${JSON.stringify(body)}\n`;
+  res.writeHead(status, {
+    "content-type": "application/json; charset=utf-8",
+    "content-length": Buffer.byteLength(text),
+    "cache-control": "no-store",
+  });
+  res.end(text);
+}
