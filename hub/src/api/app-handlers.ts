@@ -66,6 +66,7 @@ export function createAppHandlers(
       name: app.name,
       project: app.project,
       sourceName: app.source,
+      ...(app.appSource ? { source: app.appSource } : {}),
       parent: app.parent,
       counts: toCountsMessage(counts ?? emptyCounts()),
       problems: app.problems.map(toProblemMessage),

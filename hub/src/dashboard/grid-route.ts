@@ -19,20 +19,16 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { GrpcError, type HandlerContext } from "@flotilla/proto/grpc";
 import { type ApiAccess, createApiAccess, parseSelectorArgument } from "../api/api-access.js";
-import { countApp } from "../api/fleet-messages.js";
 import type { Principal } from "../auth/api-auth.js";
-import {
-  type ClusterState,
-  emptyCounts,
-  type FleetIndex,
-  type FleetPage,
-  type FleetQuery,
-  type HealthCode,
-  type IndexedApp,
-  isProblem,
-  type StatusCounts,
-  type SyncCode,
+import type {
+  ClusterState,
+  FleetIndex,
+  HealthCode,
+  IndexedApp,
+  StatusCounts,
+  SyncCode,
 } from "../fleet/fleet-index.js";
+import { columnOf } from "../fleet/grid-column.js";
 import type { HubRuntime, Logger } from "../server/hub-runtime.js";
 
 export const GRID_PATH = "/api/v1/grid";
@@ -49,8 +45,6 @@ const HEALTH_CODES: readonly HealthCode[] = [
 ];
 const SYNC_CODES: readonly SyncCode[] = ["Synced", "OutOfSync", "Unknown"];
 const PARAMETERS = ["selector", "app", "health", "sync", "problems", "after", "limit"] as const;
-/** Clusters per index page when the grid walks the whole fleet (a column of several apps). */
-const SCAN_PAGE = 1_000;
 
 export type GridQuery = {
   selector: string;
@@ -153,15 +147,6 @@ function badRequest(message: string): GridRequestError {
   return new GridRequestError(400, "INVALID_ARGUMENT", message);
 }
 
-/** The grid column of `app` in `cluster`: its name without `-<cluster>` or `<cluster>-`. */
-export function columnOf(app: string, cluster: string): string {
-  if (app.length > cluster.length + 1) {
-    if (app.endsWith(`-${cluster}`)) return app.slice(0, -(cluster.length + 1));
-    if (app.startsWith(`${cluster}-`)) return app.slice(cluster.length + 1);
-  }
-  return app;
-}
-
 /**
  * One page of the grid as `principal` may see it (authenticate with ApiAccess.caller first).
  * Throws GrpcError INVALID_ARGUMENT for a bad selector.
@@ -174,41 +159,28 @@ export function queryGrid(
 ): GridResponse {
   const scope = access.scope(principal);
   const selected = parseSelectorArgument(query.selector, "selector");
-  const admits = (labels: Readonly<Record<string, string>>) => scope(labels) && selected(labels);
-  const filters: FleetQuery = {
-    selector: admits,
+  // One pass over the index: the page, the counts and the counts per column.
+  const page = index.query({
+    selector: (labels) => scope(labels) && selected(labels),
+    groupBy: columnOf,
+    ...(query.app !== undefined ? { app: query.app } : {}),
     ...(query.health !== undefined ? { health: query.health } : {}),
     ...(query.sync !== undefined ? { sync: query.sync } : {}),
     ...(query.problems ? { problems: true } : {}),
-  };
+    ...(query.after !== undefined ? { after: query.after } : {}),
+    limit: query.limit,
+  });
   const unfiltered =
     query.selector === "" &&
     query.app === undefined &&
     query.health === undefined &&
     query.sync === undefined &&
     !query.problems;
-  let page: FleetPage | undefined =
-    query.app === undefined ? index.query({ ...filters, ...pageOf(query) }) : undefined;
-  // Every app name in the caller's scope with its column; a filter does not hide its own choices.
-  const inScope =
-    unfiltered && page ? page.countsByApp : index.query({ selector: scope, limit: 1 }).countsByApp;
-  const placed = new Map(Object.keys(inScope).map((app) => [app, placeApp(index, app)]));
-  const columnByApp = new Map([...placed].map(([app, place]) => [app, place.column]));
-
-  if (page === undefined) {
-    const wanted = query.app;
-    const names = new Set([...placed].filter(([, place]) => place.column === wanted).map(([app]) => app));
-    if (wanted !== undefined && placed.has(wanted)) names.add(wanted);
-    const homes = [...names].map((app) => placed.get(app)?.cluster);
-    if (names.size > 0 && homes.every((home) => home !== undefined)) {
-      // Each app lives in the one cluster its name carries: look those clusters up.
-      page = collectPage(lookUp(index, homes as string[], admits, filters), names, query);
-    } else if (names.size === 1) {
-      page = index.query({ ...filters, app: [...names][0] as string, ...pageOf(query) });
-    } else {
-      page = collectPage(walk(index, filters), names, query);
-    }
-  }
+  // Every column in the caller's scope, so a filter does not hide its own choices: a second
+  // pass only when the first was filtered.
+  const columns = unfiltered
+    ? page.countsByApp
+    : index.query({ selector: scope, groupBy: columnOf, limit: 1 }).countsByApp;
   return {
     clusters: page.clusters.map((cluster) => ({
       name: cluster.name,
@@ -217,112 +189,12 @@ export function queryGrid(
       lastSeen: cluster.lastSeen ?? null,
       apps: cluster.apps.map((app) => toGridApp(app, columnOf(app.app, cluster.name))),
     })),
-    apps: [...new Set(columnByApp.values())].sort(),
+    apps: Object.keys(columns),
     next: page.next ?? null,
     matchedClusters: page.matchedClusters,
     counts: page.counts,
-    countsByApp: countsByColumn(page.countsByApp, (app) => columnByApp.get(app) ?? app),
+    countsByApp: page.countsByApp,
   };
-}
-
-function pageOf(query: GridQuery): Pick<FleetQuery, "after" | "limit"> {
-  return { ...(query.after !== undefined ? { after: query.after } : {}), limit: query.limit };
-}
-
-/**
- * Where an app name sits in the grid: when a `-`-separated end or start of it names a cluster
- * that runs it, the rest of the name is its column and that cluster its home; otherwise the
- * name is its own column (and it may run anywhere).
- */
-function placeApp(index: FleetIndex, app: string): { column: string; cluster?: string } {
-  for (let at = app.indexOf("-"); at > 0; at = app.indexOf("-", at + 1)) {
-    const suffix = app.slice(at + 1);
-    if (runs(index, suffix, app)) return { column: app.slice(0, at), cluster: suffix };
-    const prefix = app.slice(0, at);
-    if (runs(index, prefix, app)) return { column: suffix, cluster: prefix };
-  }
-  return { column: app };
-}
-
-function runs(index: FleetIndex, cluster: string, app: string): boolean {
-  return cluster !== "" && (index.cluster(cluster)?.apps.some((entry) => entry.app === app) ?? false);
-}
-
-function countsByColumn(
-  byApp: Record<string, StatusCounts>,
-  column: (app: string) => string,
-): Record<string, StatusCounts> {
-  const result = new Map<string, StatusCounts>();
-  for (const [app, counts] of Object.entries(byApp)) {
-    const key = column(app);
-    const sum = result.get(key) ?? emptyCounts();
-    for (const field of Object.keys(counts) as (keyof StatusCounts)[]) sum[field] += counts[field];
-    result.set(key, sum);
-  }
-  return Object.fromEntries([...result].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
-}
-
-type Entry = FleetPage["clusters"][number];
-
-/** The named clusters in name order, as `filters` narrow them (selector, health, sync, problems). */
-function* lookUp(
-  index: FleetIndex,
-  names: readonly string[],
-  admits: (labels: Readonly<Record<string, string>>) => boolean,
-  filters: FleetQuery,
-): Generator<Entry> {
-  for (const name of [...new Set(names)].sort()) {
-    const entry = index.cluster(name);
-    if (!entry || entry.name !== name || !admits(entry.labels)) continue;
-    const apps = entry.apps.filter(
-      (app) =>
-        (filters.health === undefined || app.health === filters.health) &&
-        (filters.sync === undefined || app.sync === filters.sync) &&
-        (!filters.problems || isProblem(app)),
-    );
-    yield { ...entry, apps };
-  }
-}
-
-/** Every cluster `filters` admit, in name order, with their matching apps (index pages). */
-function* walk(index: FleetIndex, filters: FleetQuery): Generator<Entry> {
-  let cursor: string | undefined;
-  for (;;) {
-    const page = index.query({
-      ...filters,
-      ...(cursor !== undefined ? { after: cursor } : {}),
-      limit: SCAN_PAGE,
-    });
-    yield* page.clusters;
-    if (page.next === undefined) return;
-    cursor = page.next;
-  }
-}
-
-/**
- * A page of the clusters running any of `names`, with counts over all of them: the index filters
- * by one app name only, so a column of several apps is collected here.
- */
-function collectPage(clusters: Iterable<Entry>, names: Set<string>, query: GridQuery): FleetPage {
-  const counts = emptyCounts();
-  const countsByApp: Record<string, StatusCounts> = {};
-  const page: Entry[] = [];
-  let matchedClusters = 0;
-  let next: string | undefined;
-  for (const cluster of clusters) {
-    const apps = cluster.apps.filter((app) => names.has(app.app));
-    if (apps.length === 0) continue;
-    matchedClusters += 1;
-    for (const app of apps) {
-      countApp(counts, app);
-      countsByApp[app.app] ??= emptyCounts();
-      countApp(countsByApp[app.app] as StatusCounts, app);
-    }
-    if (query.after !== undefined && cluster.name <= query.after) continue;
-    if (page.length < query.limit) page.push({ ...cluster, apps });
-    else next ??= page.at(-1)?.name;
-  }
-  return { clusters: page, ...(next !== undefined ? { next } : {}), matchedClusters, counts, countsByApp };
 }
 
 function toGridApp(app: IndexedApp, column: string): GridApp {

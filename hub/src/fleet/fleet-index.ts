@@ -42,8 +42,13 @@ export type IndexedApp = {
 export type FleetQuery = {
   /** Clusters whose labels match; see ./label-selector.ts (passed in as a predicate). */
   selector?: (labels: Readonly<Record<string, string>>) => boolean;
-  /** Only this app (in the clusters and in the counts). */
+  /** Only this app (in the clusters and in the counts); with `groupBy`, also every app of this group. */
   app?: string;
+  /**
+   * Groups apps for `countsByApp` (keyed by group instead of app name) and for the `app` filter:
+   * the dashboard's grid columns, where `web-prod-1` in cluster `prod-1` is in group `web`.
+   */
+  groupBy?: (app: string, cluster: string) => string;
   health?: HealthCode;
   sync?: SyncCode;
   /** Only apps that are not Synced+Healthy, are stale, or have a problem. */
@@ -75,7 +80,7 @@ export type FleetPage = {
   matchedClusters: number;
   /** Counts over every matching app of every matching cluster (all pages). */
   counts: StatusCounts;
-  /** The same counts per app name. */
+  /** The same counts per app name (per group with `groupBy`). */
   countsByApp: Record<string, StatusCounts>;
 };
 
@@ -157,8 +162,8 @@ export function createFleetIndex(): FleetIndex {
     return sortedNames;
   };
 
-  function appMatches(app: IndexedApp, query: FleetQuery): boolean {
-    if (query.app !== undefined && app.app !== query.app) return false;
+  function appMatches(app: IndexedApp, group: string, query: FleetQuery): boolean {
+    if (query.app !== undefined && app.app !== query.app && group !== query.app) return false;
     if (query.health !== undefined && app.health !== query.health) return false;
     if (query.sync !== undefined && app.sync !== query.sync) return false;
     if (query.problems && !isProblem(app)) return false;
@@ -235,14 +240,15 @@ export function createFleetIndex(): FleetIndex {
         const apps: IndexedApp[] = [];
         let matchedApps = 0;
         for (const app of entry.apps.values()) {
-          if (!appMatches(app, query)) continue;
+          const group = query.groupBy ? query.groupBy(app.app, name) : app.app;
+          if (!appMatches(app, group, query)) continue;
           matchedApps += 1;
           if (onPage) apps.push(app);
           count(counts, app);
-          let appCounts = byApp.get(app.app);
+          let appCounts = byApp.get(group);
           if (!appCounts) {
             appCounts = emptyCounts();
-            byApp.set(app.app, appCounts);
+            byApp.set(group, appCounts);
           }
           count(appCounts, app);
         }

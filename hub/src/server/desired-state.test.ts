@@ -163,6 +163,12 @@ describe("applyResolutions", () => {
         ["root", ""],
       ],
     );
+    assert.deepEqual(
+      previous.find((app) => app.name === "child")?.appSource,
+      { repoUrl: source.repoUrl, path: "child", targetRevision: "HEAD", chart: "" },
+      "where an app's objects come from is kept for the API",
+    );
+    assert.equal(previous.find((app) => app.name === "root")?.appSource, undefined, "root has no targets");
     // A broken commit: parent fails to render, so child is not even seen; other was deleted from Git.
     const broken = await apply(
       [c],

@@ -220,11 +220,20 @@ function summarize(
     problems.set(problem.app, list);
   }
   const projects = new Map(resolution.targets.map((target) => [target.app, target.project]));
+  const appSources = new Map(
+    resolution.targets.flatMap((target) => {
+      const first = target.sources[0];
+      if (!first) return [];
+      const { repoURL, path, targetRevision, chart } = first;
+      return [[target.app, { repoUrl: repoURL, path, targetRevision, chart: chart ?? "" }] as const];
+    }),
+  );
   return resolution.apps
     .map((node) => ({
       name: node.name,
       project: projects.get(node.name) ?? "default",
       source: sourceId,
+      ...(appSources.has(node.name) ? { appSource: appSources.get(node.name) } : {}),
       parent: node.parent ?? "",
       clusters: [...new Set(clustersByApp.get(node.name) ?? [])].sort(),
       problems: problems.get(node.name) ?? [],

@@ -47,6 +47,8 @@ export type AppSummary = {
   project: string;
   /** Id of the source whose tree declares it. */
   source: string;
+  /** Where its objects come from (its first source), when it has targets. */
+  appSource?: { repoUrl: string; path: string; targetRevision: string; chart: string };
   /** The Application or ApplicationSet that generated it; "" for the root. */
   parent: string;
   /** Names of the clusters it targets. */

@@ -5,6 +5,8 @@
  * The API carries no commit author or message on the app, so they come from the newest
  * `desired-changed` event of the app, which records them.
  */
+
+import { columnOf } from "../../src/fleet/grid-column.js";
 import { ApiError } from "./api-client.js";
 import type {
   AppTargetJson,
@@ -16,7 +18,6 @@ import type {
   ResourceJson,
   SourceJson,
 } from "./api-types.js";
-import { columnOf } from "./column-of.js";
 import { detailsList, section } from "./details-list.js";
 import { el, replaceChildren } from "./elements.js";
 import { eventsTable } from "./events-table.js";

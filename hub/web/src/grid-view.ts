@@ -5,8 +5,9 @@
  * fetches the next page as the view nears the end of what is loaded, so 10,000 clusters stay
  * smooth. Live changes update loaded cells in place; counts follow, debounced.
  */
+
+import { columnOf } from "../../src/fleet/grid-column.js";
 import type { Counts, GridApp, GridCluster, GridPage, StatusRowJson } from "./api-types.js";
-import { columnOf } from "./column-of.js";
 import { el, replaceChildren } from "./elements.js";
 import { formatAgo, formatLabels, shortRevision } from "./format.js";
 import type { LiveChange } from "./live-updates.js";
