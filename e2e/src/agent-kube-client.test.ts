@@ -57,6 +57,10 @@ describe("agent kube client against a real API server", () => {
     assert.equal(kube.server, clusters()[0]?.server);
   });
 
+  it("reads the server's Kubernetes version", async () => {
+    assert.match((await kube.serverVersion?.()) ?? "", /^v1\.\d+\.\d+/);
+  });
+
   it("discovers core and apps kinds with their scope", async () => {
     assert.deepEqual(await kube.resourceFor("v1", "ConfigMap"), {
       group: "",

@@ -45,8 +45,11 @@ export async function runConnected(
   const caughtUp = new Promise<void>((resolve) => {
     markCaughtUp = resolve;
   });
+  // Shown by the hub per cluster; a server that will not say is no reason not to connect.
+  const kubeVersion = (await agent.kube.serverVersion?.().catch(() => "")) ?? "";
   const connection = connectToHub({
     identity,
+    kubeVersion,
     sink: createReconcilerSink(reconciler, agent.store, agent.feed),
     signal: controller.signal,
     log,

@@ -491,6 +491,16 @@ export function createKubeClient(config: KubeConfig, options: KubeClientOptions 
       generation += 1;
     },
 
+    async serverVersion() {
+      counts.get += 1;
+      const version = await sendJson<{ gitVersion?: unknown }>({
+        method: "GET",
+        path: "/version",
+        subject: "version",
+      });
+      return typeof version.gitVersion === "string" ? version.gitVersion : "";
+    },
+
     async get(apiVersion, key) {
       const { what, path } = await keyTarget(apiVersion, key);
       counts.get += 1;

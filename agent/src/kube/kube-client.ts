@@ -89,6 +89,8 @@ export interface KubeClient {
   resourceFor(apiVersion: string, kind: string): Promise<ResourceInfo>;
   /** Forget cached discovery, for example after a CRD was created. */
   invalidateDiscovery(): void;
+  /** The API server's Kubernetes version (`/version` gitVersion, e.g. "v1.36.3"). */
+  serverVersion?(): Promise<string>;
   /** Undefined when the object does not exist. */
   get(apiVersion: string, key: ObjectKey): Promise<KubeObject | undefined>;
   list(resource: ResourceInfo, namespace?: string): Promise<{ items: KubeObject[]; resourceVersion: string }>;

@@ -20,16 +20,12 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import { GrpcError, type HandlerContext } from "@flotilla/proto/grpc";
 import { type ApiAccess, createApiAccess, parseSelectorArgument } from "../api/api-access.js";
 import type { Principal } from "../auth/api-auth.js";
-import type {
-  ClusterState,
-  FleetIndex,
-  HealthCode,
-  IndexedApp,
-  StatusCounts,
-  SyncCode,
-} from "../fleet/fleet-index.js";
+import type { FleetIndex, HealthCode, IndexedApp, SyncCode } from "../fleet/fleet-index.js";
 import { columnOf } from "../fleet/grid-column.js";
 import type { HubRuntime, Logger } from "../server/hub-runtime.js";
+import type { GridApp, GridResponse } from "./grid-types.js";
+
+export type { GridApp, GridCluster, GridResponse } from "./grid-types.js";
 
 export const GRID_PATH = "/api/v1/grid";
 export const DEFAULT_GRID_LIMIT = 200;
@@ -54,44 +50,6 @@ export type GridQuery = {
   problems: boolean;
   after?: string;
   limit: number;
-};
-
-export type GridApp = {
-  app: string;
-  /** The grid column the app is shown in (see the file comment). */
-  column: string;
-  sync: SyncCode;
-  health: HealthCode;
-  stale: boolean;
-  problem: boolean;
-  message: string;
-  revision: string;
-  desiredRevision: string;
-  delivered: boolean;
-};
-
-export type GridCluster = {
-  name: string;
-  labels: Record<string, string>;
-  connection: ClusterState;
-  /** ISO time of the agent's last message as the index knows it; null before the first. */
-  lastSeen: string | null;
-  /** Only the apps matching the app filters, by name. */
-  apps: GridApp[];
-};
-
-export type GridResponse = {
-  clusters: GridCluster[];
-  /** Every column of the clusters the caller may see (whatever the filters), sorted. */
-  apps: string[];
-  /** Pass as `after` for the next page; null on the last page. */
-  next: string | null;
-  /** Clusters matching the filters, over all pages. */
-  matchedClusters: number;
-  /** Over every matching app of every matching cluster, all pages. */
-  counts: StatusCounts;
-  /** The same counts per column. */
-  countsByApp: Record<string, StatusCounts>;
 };
 
 /** A refused request: HTTP status, gRPC code name and a message naming the cause. */

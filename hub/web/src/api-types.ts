@@ -3,49 +3,14 @@
  * protobuf JSON mapping of FleetService responses (docs/api.md). Only the fields it uses.
  */
 
-export type Counts = {
-  total: number;
-  synced: number;
-  outOfSync: number;
-  syncUnknown: number;
-  healthy: number;
-  progressing: number;
-  degraded: number;
-  suspended: number;
-  missing: number;
-  healthUnknown: number;
-};
+import type { GridResponse, GridCluster as SentGridCluster } from "../../src/dashboard/grid-types.js";
+import type { StatusCounts } from "../../src/fleet/fleet-index.js";
 
-export type GridApp = {
-  app: string;
-  /** The grid column: the app name without its cluster's name (see hub/src/dashboard/grid-route.ts). */
-  column: string;
-  sync: string;
-  health: string;
-  stale: boolean;
-  problem: boolean;
-  message: string;
-  revision: string;
-  desiredRevision: string;
-  delivered: boolean;
-};
-
-export type GridCluster = {
-  name: string;
-  labels: Record<string, string>;
-  connection: string;
-  lastSeen: string | null;
-  apps: GridApp[];
-};
-
-export type GridPage = {
-  clusters: GridCluster[];
-  apps: string[];
-  next: string | null;
-  matchedClusters: number;
-  counts: Counts;
-  countsByApp: Record<string, Counts>;
-};
+export type { GridApp } from "../../src/dashboard/grid-types.js";
+export type Counts = StatusCounts;
+/** A grid row; live changes may also set a connection the grid route does not send. */
+export type GridCluster = Omit<SentGridCluster, "connection"> & { connection: string };
+export type GridPage = Omit<GridResponse, "clusters"> & { clusters: GridCluster[] };
 
 export type ClusterJson = {
   name: string;

@@ -19,7 +19,7 @@ import type {
   SourceJson,
 } from "./api-types.js";
 import { detailsList, section } from "./details-list.js";
-import { el, replaceChildren } from "./elements.js";
+import { el, listTable, replaceChildren } from "./elements.js";
 import { eventsTable } from "./events-table.js";
 import { formatAgo, formatTime, shortRevision } from "./format.js";
 import type { LiveChange } from "./live-updates.js";
@@ -120,31 +120,18 @@ export function createAppView(context: ViewContext, route: Route & { view: "app"
       section(
         `Apps in column ${name} (${page.counts.total})`,
         "column-apps",
-        el(
-          "table",
+        listTable(
           { class: "list", id: "column-apps-table" },
-          el(
-            "thead",
-            {},
+          ["App", "Cluster", "Health", "Sync", "Message"],
+          members.map(({ cluster, app }) =>
             el(
               "tr",
-              {},
-              ["App", "Cluster", "Health", "Sync", "Message"].map((t) => el("th", { scope: "col" }, t)),
-            ),
-          ),
-          el(
-            "tbody",
-            {},
-            members.map(({ cluster, app }) =>
-              el(
-                "tr",
-                { "data-app": app.app },
-                el("th", { scope: "row" }, el("a", { href: appHash(app.app, cluster.name) }, app.app)),
-                el("td", {}, el("a", { href: clusterHash(cluster.name) }, cluster.name)),
-                el("td", {}, healthBadge(app.health)),
-                el("td", {}, syncBadge(app.sync)),
-                el("td", { class: "message" }, app.message),
-              ),
+              { "data-app": app.app },
+              el("th", { scope: "row" }, el("a", { href: appHash(app.app, cluster.name) }, app.app)),
+              el("td", {}, el("a", { href: clusterHash(cluster.name) }, cluster.name)),
+              el("td", {}, healthBadge(app.health)),
+              el("td", {}, syncBadge(app.sync)),
+              el("td", { class: "message" }, app.message),
             ),
           ),
         ),
@@ -245,35 +232,22 @@ export function createAppView(context: ViewContext, route: Route & { view: "app"
     return section(
       `Problems (${problems.length})`,
       "app-problems",
-      el(
-        "table",
+      listTable(
         { class: "list problems" },
-        el(
-          "thead",
-          {},
+        ["Reason", "Cluster", "Message", "Path", "Seen"],
+        problems.map((problem) =>
           el(
             "tr",
             {},
-            ["Reason", "Cluster", "Message", "Path", "Seen"].map((t) => el("th", { scope: "col" }, t)),
-          ),
-        ),
-        el(
-          "tbody",
-          {},
-          problems.map((problem) =>
+            el("td", {}, el("span", { class: "badge health-degraded" }, problem.reason)),
             el(
-              "tr",
+              "td",
               {},
-              el("td", {}, el("span", { class: "badge health-degraded" }, problem.reason)),
-              el(
-                "td",
-                {},
-                problem.cluster ? el("a", { href: clusterHash(problem.cluster) }, problem.cluster) : "all",
-              ),
-              el("td", { class: "message" }, problem.message),
-              el("td", { class: "mono" }, problem.path),
-              el("td", { class: "nowrap" }, formatAgo(problem.observedAt)),
+              problem.cluster ? el("a", { href: clusterHash(problem.cluster) }, problem.cluster) : "all",
             ),
+            el("td", { class: "message" }, problem.message),
+            el("td", { class: "mono" }, problem.path),
+            el("td", { class: "nowrap" }, formatAgo(problem.observedAt)),
           ),
         ),
       ),
@@ -287,65 +261,50 @@ export function createAppView(context: ViewContext, route: Route & { view: "app"
       "app-targets",
       targets.length === 0
         ? el("p", { class: "empty" }, "This app targets no cluster.")
-        : el(
-            "table",
+        : listTable(
             { class: "list", id: "app-targets-table" },
-            el(
-              "thead",
-              {},
-              el(
+            ["Cluster", "Health", "Sync", "Revision", "Wanted", "Message", "Observed"],
+            shown.map((target) => {
+              const status = target.status;
+              const delivered = target.desiredDigest !== "" && target.ackedDigest === target.desiredDigest;
+              const isChosen = target === chosen;
+              return el(
                 "tr",
-                {},
-                ["Cluster", "Health", "Sync", "Revision", "Wanted", "Message", "Observed"].map((t) =>
-                  el("th", { scope: "col" }, t),
+                { "data-cluster": target.cluster, class: isChosen ? "chosen" : undefined },
+                el(
+                  "th",
+                  { scope: "row" },
+                  el(
+                    "a",
+                    {
+                      href: appHash(name, target.cluster),
+                      "aria-current": isChosen ? "true" : undefined,
+                      title: `Show the resources of ${name} on ${target.cluster}`,
+                    },
+                    target.cluster,
+                  ),
+                  " ",
+                  el("a", { class: "muted small", href: clusterHash(target.cluster) }, "cluster"),
                 ),
-              ),
-            ),
-            el(
-              "tbody",
-              {},
-              shown.map((target) => {
-                const status = target.status;
-                const delivered = target.desiredDigest !== "" && target.ackedDigest === target.desiredDigest;
-                const isChosen = target === chosen;
-                return el(
-                  "tr",
-                  { "data-cluster": target.cluster, class: isChosen ? "chosen" : undefined },
-                  el(
-                    "th",
-                    { scope: "row" },
-                    el(
-                      "a",
-                      {
-                        href: appHash(name, target.cluster),
-                        "aria-current": isChosen ? "true" : undefined,
-                        title: `Show the resources of ${name} on ${target.cluster}`,
-                      },
-                      target.cluster,
-                    ),
-                    " ",
-                    el("a", { class: "muted small", href: clusterHash(target.cluster) }, "cluster"),
-                  ),
-                  el(
-                    "td",
-                    {},
-                    status ? healthBadge(status.healthStatus) : el("span", { class: "muted" }, "no report"),
-                  ),
-                  el("td", {}, status ? syncBadge(status.syncStatus) : ""),
-                  el("td", { class: "mono", title: status?.revision ?? "" }, shortRevision(status?.revision)),
-                  el(
-                    "td",
-                    { class: "mono", title: target.desiredRevision },
-                    shortRevision(target.desiredRevision),
-                    target.desiredDigest && !delivered
-                      ? el("span", { class: "muted" }, " (not delivered)")
-                      : null,
-                  ),
-                  el("td", { class: "message" }, statusMessage(status)),
-                  el("td", { class: "nowrap" }, formatAgo(status?.observedAt)),
-                );
-              }),
-            ),
+                el(
+                  "td",
+                  {},
+                  status ? healthBadge(status.healthStatus) : el("span", { class: "muted" }, "no report"),
+                ),
+                el("td", {}, status ? syncBadge(status.syncStatus) : ""),
+                el("td", { class: "mono", title: status?.revision ?? "" }, shortRevision(status?.revision)),
+                el(
+                  "td",
+                  { class: "mono", title: target.desiredRevision },
+                  shortRevision(target.desiredRevision),
+                  target.desiredDigest && !delivered
+                    ? el("span", { class: "muted" }, " (not delivered)")
+                    : null,
+                ),
+                el("td", { class: "message" }, statusMessage(status)),
+                el("td", { class: "nowrap" }, formatAgo(status?.observedAt)),
+              );
+            }),
           ),
       targets.length > shown.length
         ? el("p", { class: "muted" }, `Showing ${shown.length} of ${targets.length} clusters.`)
@@ -384,50 +343,35 @@ export function createAppView(context: ViewContext, route: Route & { view: "app"
             { class: "empty" },
             status ? "The agent reported no resources." : "No report from this cluster yet.",
           )
-        : el(
-            "table",
+        : listTable(
             { class: "list", id: "app-resources-table" },
-            el(
-              "thead",
-              {},
+            ["Kind", "Namespace", "Name", "Sync", "Health", "Message"],
+            resources.map((resource) =>
               el(
                 "tr",
-                {},
-                ["Kind", "Namespace", "Name", "Sync", "Health", "Message"].map((t) =>
-                  el("th", { scope: "col" }, t),
-                ),
-              ),
-            ),
-            el(
-              "tbody",
-              {},
-              resources.map((resource) =>
+                {
+                  "data-kind": resource.kind,
+                  "data-name": resource.name,
+                  class: needsAttention(resource) ? "attention" : undefined,
+                },
                 el(
-                  "tr",
-                  {
-                    "data-kind": resource.kind,
-                    "data-name": resource.name,
-                    class: needsAttention(resource) ? "attention" : undefined,
-                  },
-                  el(
-                    "td",
-                    { title: resource.group ? `${resource.group}/${resource.version}` : resource.version },
-                    resource.kind,
-                    resource.hook ? el("span", { class: "tag" }, "hook") : null,
-                    resource.requiresPruning ? el("span", { class: "tag" }, "prune") : null,
-                  ),
-                  el("td", {}, resource.namespace),
-                  el("td", { class: "mono" }, resource.name),
-                  el("td", {}, syncBadge(resource.syncStatus)),
-                  el(
-                    "td",
-                    {},
-                    hasHealth(resource)
-                      ? healthBadge(resource.healthStatus)
-                      : el("span", { class: "muted" }, "—"),
-                  ),
-                  el("td", { class: "message" }, resource.message),
+                  "td",
+                  { title: resource.group ? `${resource.group}/${resource.version}` : resource.version },
+                  resource.kind,
+                  resource.hook ? el("span", { class: "tag" }, "hook") : null,
+                  resource.requiresPruning ? el("span", { class: "tag" }, "prune") : null,
                 ),
+                el("td", {}, resource.namespace),
+                el("td", { class: "mono" }, resource.name),
+                el("td", {}, syncBadge(resource.syncStatus)),
+                el(
+                  "td",
+                  {},
+                  hasHealth(resource)
+                    ? healthBadge(resource.healthStatus)
+                    : el("span", { class: "muted" }, "—"),
+                ),
+                el("td", { class: "message" }, resource.message),
               ),
             ),
           ),

@@ -5,7 +5,7 @@
  */
 import type { GetClusterJson, ListEventsJson } from "./api-types.js";
 import { detailsList, section } from "./details-list.js";
-import { el, replaceChildren } from "./elements.js";
+import { el, listTable, replaceChildren } from "./elements.js";
 import { eventsTable } from "./events-table.js";
 import { formatAgo, formatTime, shortRevision } from "./format.js";
 import type { LiveChange } from "./live-updates.js";
@@ -109,42 +109,27 @@ export function createClusterView(context: ViewContext, route: Route & { view: "
         "cluster-apps",
         apps.length === 0
           ? el("p", { class: "empty" }, "No app targets this cluster.")
-          : el(
-              "table",
+          : listTable(
               { class: "list", id: "cluster-apps-table" },
-              el(
-                "thead",
-                {},
+              ["App", "Health", "Sync", "Revision", "Wanted", "Message", "Observed"],
+              apps.map((app) =>
                 el(
                   "tr",
-                  {},
-                  ["App", "Health", "Sync", "Revision", "Wanted", "Message", "Observed"].map((title) =>
-                    el("th", { scope: "col" }, title),
-                  ),
-                ),
-              ),
-              el(
-                "tbody",
-                {},
-                apps.map((app) =>
+                  { "data-app": app.app },
+                  el("th", { scope: "row" }, el("a", { href: appHash(app.app, name) }, app.app)),
+                  el("td", {}, healthBadge(app.healthStatus)),
+                  el("td", {}, syncBadge(app.syncStatus)),
+                  el("td", { class: "mono", title: app.revision ?? "" }, shortRevision(app.revision)),
                   el(
-                    "tr",
-                    { "data-app": app.app },
-                    el("th", { scope: "row" }, el("a", { href: appHash(app.app, name) }, app.app)),
-                    el("td", {}, healthBadge(app.healthStatus)),
-                    el("td", {}, syncBadge(app.syncStatus)),
-                    el("td", { class: "mono", title: app.revision ?? "" }, shortRevision(app.revision)),
-                    el(
-                      "td",
-                      { class: "mono", title: app.desiredRevision ?? "" },
-                      shortRevision(app.desiredRevision),
-                      app.desiredDigest && !app.delivered
-                        ? el("span", { class: "muted" }, " (not delivered)")
-                        : null,
-                    ),
-                    el("td", { class: "message" }, app.message ?? ""),
-                    el("td", { class: "nowrap" }, formatAgo(app.observedAt)),
+                    "td",
+                    { class: "mono", title: app.desiredRevision ?? "" },
+                    shortRevision(app.desiredRevision),
+                    app.desiredDigest && !app.delivered
+                      ? el("span", { class: "muted" }, " (not delivered)")
+                      : null,
                   ),
+                  el("td", { class: "message" }, app.message ?? ""),
+                  el("td", { class: "nowrap" }, formatAgo(app.observedAt)),
                 ),
               ),
             ),

@@ -34,3 +34,27 @@ export function replaceChildren(parent: Element, ...children: (Child | Child[])[
   parent.replaceChildren();
   append(parent, children);
 }
+
+/** A table with a header row of column titles, then `rows` in its body (and an optional caption). */
+export function listTable(
+  attributes: Attributes,
+  titles: readonly string[],
+  rows: Child | Child[],
+  caption?: Child,
+): HTMLTableElement {
+  return el(
+    "table",
+    attributes,
+    caption,
+    el(
+      "thead",
+      {},
+      el(
+        "tr",
+        {},
+        titles.map((title) => el("th", { scope: "col" }, title)),
+      ),
+    ),
+    el("tbody", {}, rows),
+  );
+}
