@@ -5,6 +5,7 @@ import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { type Cluster, startClusters } from "./harness/cluster.js";
+import { ensureHadolint } from "./harness/hadolint.js";
 import { ensureTestenvBinary, formatDuration } from "./harness/testenv-binary.js";
 import { ensureTools, REPO_ROOT } from "./harness/tools.js";
 
@@ -12,7 +13,7 @@ const usage = `Usage: pnpm -s testenv <command> [options]
 
 Commands:
   prepare                            Build (or find cached) every test binary: flotilla-testenv,
-                                     kustomize, helm, nats-server; record their paths in
+                                     kustomize, helm, nats-server, hadolint; record their paths in
                                      .cache/tools.json for the test runner.
   build                              Build flotilla-testenv if needed; print its path.
   run [--clusters N] -- <command...> Start N clusters, run the command with
@@ -60,6 +61,7 @@ async function main(argv: string[]): Promise<number> {
       const tools = {
         testenv: await ensureTestenvBinary({ onProgress: logProgress }),
         ...(await ensureTools({ onProgress: logProgress })),
+        hadolint: await ensureHadolint(logProgress),
       };
       await mkdir(join(REPO_ROOT, ".cache"), { recursive: true });
       await writeFile(join(REPO_ROOT, ".cache", "tools.json"), `${JSON.stringify(tools, null, 2)}\n`);
