@@ -1,8 +1,11 @@
 #!/usr/bin/env node
 // Runs node:test over every *.test.ts below the given folder, through tsx, with the "source"
 // export condition so workspace packages resolve to their TypeScript sources.
-// Usage: node scripts/node-test.mjs <dir> [--serial] [--match <substring>]
-// FLOTILLA_TEST_NODE picks another node binary (CI runs the unit tests on Node 24 too).
+// Usage: node scripts/node-test.mjs <dir> [--serial] [--match <substring>] [--containing <text>]
+// --containing keeps only test files whose source contains <text> (`pnpm reliability` runs the
+// files with "reliability: " in them). FLOTILLA_TEST_NODE picks another node binary (CI runs the
+// unit tests on Node 24 too). FLOTILLA_RELIABILITY_OUT names a file that receives the scenarios
+// of the reliability report (scripts/reliability-reporter.mjs).
 import { spawnSync } from "node:child_process";
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join, relative } from "node:path";
@@ -12,6 +15,8 @@ const dir = args.find((a) => !a.startsWith("--")) ?? "src";
 const serial = args.includes("--serial");
 const matchIndex = args.indexOf("--match");
 const match = matchIndex >= 0 ? args[matchIndex + 1] : (process.env.FLOTILLA_TEST_MATCH ?? "");
+const containingIndex = args.indexOf("--containing");
+const containing = containingIndex >= 0 ? args[containingIndex + 1] : undefined;
 
 function findTests(folder) {
   const found = [];
@@ -26,6 +31,7 @@ function findTests(folder) {
 
 const files = findTests(dir)
   .filter((f) => f.includes(match))
+  .filter((f) => containing === undefined || readFileSync(f, "utf8").includes(containing))
   .sort();
 if (files.length === 0) {
   // Loud, not fatal: a package may have no tests yet (the agent before its reconciler lands).
@@ -41,6 +47,13 @@ if (process.env.FLOTILLA_TEST_COUNTS) {
   flags.push(
     `--test-reporter=${reporter}`,
     `--test-reporter-destination=${process.env.FLOTILLA_TEST_COUNTS}`,
+  );
+}
+if (process.env.FLOTILLA_RELIABILITY_OUT) {
+  const reporter = new URL("./reliability-reporter.mjs", import.meta.url).href;
+  flags.push(
+    `--test-reporter=${reporter}`,
+    `--test-reporter-destination=${process.env.FLOTILLA_RELIABILITY_OUT}`,
   );
 }
 if (serial) flags.push("--test-concurrency=1");

@@ -7,7 +7,7 @@
 // Usage: node scripts/test.mjs [--unit] [--e2e] [--no-static]
 // Expects `node scripts/setup.mjs --for test` to have run (the root `test` script does that).
 import { spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -20,6 +20,9 @@ const wantE2e = only.e2e || !only.unit;
 const wantStatic = !args.includes("--no-static") && !only.unit && !only.e2e;
 const node24 = join(root, ".cache", "node24", "node_modules", "node", "bin", "node");
 const countsDir = mkdtempSync(join(tmpdir(), "flotilla-test-counts-"));
+// Each test phase also writes its reliability scenarios here; rendered at the end.
+const reliabilityDir = join(countsDir, "reliability");
+mkdirSync(reliabilityDir);
 const corepackEnv = { ...process.env, COREPACK_ENABLE_DOWNLOAD_PROMPT: "0", COREPACK_INTEGRITY_KEYS: "0" };
 
 const phases = [];
@@ -60,6 +63,7 @@ for (const [index, phase] of phases.entries()) {
     ? [process.execPath, join(root, "scripts", "node-test.mjs"), "src", ...(phase.serial ? ["--serial"] : [])]
     : phase.command;
   const env = { ...corepackEnv, FLOTILLA_TEST_COUNTS: countsFile };
+  if (phase.tests) env.FLOTILLA_RELIABILITY_OUT = join(reliabilityDir, `${index}.jsonl`);
   if (phase.node) env.FLOTILLA_TEST_NODE = phase.node;
   const result = spawnSync(command[0], command.slice(1), {
     cwd: join(root, phase.cwd ?? "."),
@@ -74,6 +78,17 @@ for (const [index, phase] of phases.entries()) {
   }
   if (result.status !== 0) failedPhases.push(phase.name);
 }
+// The reliability report of this run (docs/reliability.md is `pnpm reliability`'s).
+spawnSync(
+  process.execPath,
+  [
+    join(root, "scripts", "reliability.mjs"),
+    "--render",
+    reliabilityDir,
+    join(root, "e2e", "artifacts", "reliability.md"),
+  ],
+  { stdio: "inherit" },
+);
 rmSync(countsDir, { recursive: true, force: true });
 
 console.log("");

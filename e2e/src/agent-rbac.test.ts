@@ -244,7 +244,8 @@ describe("agent with the namespaced RBAC variant", () => {
     );
   });
 
-  it("reports an object outside its namespaces and a cluster-scoped one as failed: forbidden, naming each", async () => {
+  it("reports an object outside its namespaces and a cluster-scoped one as failed: forbidden, naming each", async (t) => {
+    t.diagnostic("reliability: security defaults");
     const byName = Object.fromEntries(appOf(run, "narrow").resources.map((r) => [r.name, r]));
     assert.equal(byName.sneaky?.result, "failed", run.stdout);
     assert.match(byName.sneaky?.message ?? "", /ConfigMap\/kube-system\/sneaky.*forbidden/i);
@@ -254,6 +255,9 @@ describe("agent with the namespaced RBAC variant", () => {
     assert.equal(
       await kube.get("v1", { group: "", kind: "ConfigMap", namespace: "kube-system", name: "sneaky" }),
       undefined,
+    );
+    t.diagnostic(
+      "agent as a ServiceAccount with the namespaced RBAC of deploy/agent/rbac (= the chart's): a ConfigMap in kube-system and a ClusterRole refused by the API server, nothing written",
     );
   });
 

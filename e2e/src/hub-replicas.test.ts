@@ -172,7 +172,8 @@ describe("hub replicas on PostgreSQL and NATS", () => {
     );
   });
 
-  it("loses nothing when one replica is killed mid-delivery: agents move, the lease moves, commits land", async () => {
+  it("loses nothing when one replica is killed mid-delivery: agents move, the lease moves, commits land", async (t) => {
+    t.diagnostic("reliability: faults");
     await git().commit("fleet", { "shared/cm.yaml": configMap("2") }, { message: "v2" });
     // Kill the replica that holds the resolver lease around the time it delivers the commit.
     await new Promise((resolve) => setTimeout(resolve, 2_000 + Math.random() * 2_000));
@@ -206,5 +207,8 @@ describe("hub replicas on PostgreSQL and NATS", () => {
       CONVERGE_MS,
     );
     assert.equal(after.clusters.length, 2);
+    t.diagnostic(
+      "2 replicas on PostgreSQL and NATS behind one address; each SIGKILLed once around delivery; 3 commits: every one on both clusters",
+    );
   });
 });

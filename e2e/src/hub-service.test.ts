@@ -337,7 +337,8 @@ describe("hub service: join, deliver, status, restart, token misuse", () => {
     );
   });
 
-  it("loses nothing when the hub is killed mid-delivery and restarted on the same data", async () => {
+  it("loses nothing when the hub is killed mid-delivery and restarted on the same data", async (t) => {
+    t.diagnostic("reliability: faults");
     const sha = await git().commit(
       "fleet",
       { "base/info.yaml": configMap("fleet-info", { version: "3" }) },
@@ -357,9 +358,13 @@ describe("hub service: join, deliver, status, restart, token misuse", () => {
     await waitConverged(hub, expected, sha);
     for (const cluster of clusters())
       assert.deepEqual(await configMapData(cluster, "base", "fleet-info"), { version: "3" });
+    t.diagnostic(
+      `hub SIGKILLed around delivery of a commit to ${clusters().length} clusters, restarted on its PGlite data: all ${clusters().length} hold the commit`,
+    );
   });
 
-  it("marks a cluster whose agent stops Disconnected and its apps stale, and brings it back", async () => {
+  it("marks a cluster whose agent stops Disconnected and its apps stale, and brings it back", async (t) => {
+    t.diagnostic("reliability: faults");
     const agent = agents[2];
     assert.ok(agent);
     await agent.kill();
@@ -392,9 +397,13 @@ describe("hub service: join, deliver, status, restart, token misuse", () => {
       join(work.path, "agent-2.json"),
     ]);
     await waitConverged(hub, expected);
+    t.diagnostic(
+      "agent SIGKILLed: cluster Disconnected, one cluster-disconnected notification; restarted with `run`: converged",
+    );
   });
 
-  it("refuses unknown, revoked, expired and used-up bootstrap tokens, and a wrong CA hash, with clear messages", async () => {
+  it("refuses unknown, revoked, expired and used-up bootstrap tokens, and a wrong CA hash, with clear messages", async (t) => {
+    t.diagnostic("reliability: wire and API");
     const cluster = clusters()[2];
     assert.ok(cluster);
     const caHash = joinArgs(joinCommand)[6] ?? "";
@@ -447,6 +456,9 @@ describe("hub service: join, deliver, status, restart, token misuse", () => {
     const replayed = await tryJoin(joinArgs(joinCommand)[4] ?? "");
     assert.equal(replayed.code, 1);
     assert.match(replayed.stderr, /no uses left|used/);
+    t.diagnostic(
+      "5 joins by real agent processes (unknown, revoked, expired, replayed token; wrong CA hash): 5 refused",
+    );
   });
 });
 

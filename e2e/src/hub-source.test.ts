@@ -171,7 +171,8 @@ describe("hub source over smart HTTP", () => {
     assert.equal(source.isAllowed("https://github.com/other/infra.git"), false);
   });
 
-  it("reports an outage as unreachable within the deadline, serves what it has, and recovers", async () => {
+  it("reports an outage as unreachable within the deadline, serves what it has, and recovers", async (t) => {
+    t.diagnostic("reliability: faults");
     const first = await server().createRepo("outage", { "a.txt": "a\n" });
     const url = server().repoUrl("outage");
     const fetchTimeoutMs = 3_000;
@@ -195,6 +196,9 @@ describe("hub source over smart HTTP", () => {
     const second = await server().commit("outage", { "b.txt": "b\n" }, { message: "after the outage" });
     await source.fetch(url);
     assert.equal(await source.resolveRevision(url, "main"), second);
+    t.diagnostic(
+      "real Git server refusing connections, then answering 503: both reported unreachable within 3 s, the last fetched commit still served; back up: the new commit fetched",
+    );
   });
 
   it("measures clone, fetch and checkout of a repository with 1,000 files", async (t) => {
@@ -253,7 +257,8 @@ describe("hub source with basic auth", () => {
     assert.match(await source.resolveRevision(url, "main"), /^[0-9a-f]{40}$/);
   });
 
-  it("reports wrong or missing credentials as auth, without the password", async () => {
+  it("reports wrong or missing credentials as auth, without the password", async (t) => {
+    t.diagnostic("reliability: security defaults");
     const url = server().repoUrl("private");
     const wrong = await openSource({
       repos: [{ url, credentials: { ...credentials, password: "not-the-password" } }],
@@ -268,6 +273,9 @@ describe("hub source with basic auth", () => {
     });
     const none = await openSource({ repos: [{ url }] });
     await assert.rejects(none.resolveRevision(url, "main"), isSourceError("auth", /none are configured/));
+    t.diagnostic(
+      "wrong and missing Git credentials against a real server: both reported as auth, the password in no error",
+    );
   });
 });
 

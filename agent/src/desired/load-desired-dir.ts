@@ -2,9 +2,16 @@ import { createHash } from "node:crypto";
 import { readdir, readFile, realpath, stat } from "node:fs/promises";
 import { join } from "node:path";
 import {
+  Composer,
+  type CST,
+  type Document,
   type DocumentOptions,
+  isAlias,
+  isCollection,
+  isPair,
+  LineCounter,
   type ParseOptions,
-  parseAllDocuments,
+  Parser,
   type SchemaOptions,
   type Tags,
 } from "yaml";
@@ -15,6 +22,12 @@ import type { DesiredApp, IgnoreDifference, RetryPolicy, SyncPolicy } from "./de
 export const MAX_MANIFEST_FILE_BYTES = 16 * 1024 * 1024;
 /** Aliases one YAML document may expand before it counts as an alias bomb. */
 export const MAX_YAML_ALIAS_COUNT = 100;
+/**
+ * Levels of collections in collections one YAML document may nest. The yaml package composes
+ * recursively and overflows the stack near 800 levels, after which Node 20 can die on its next
+ * parse ("FATAL ERROR: RegExpCompiler Allocation failed"); the hub checks the same limit.
+ */
+export const MAX_YAML_DEPTH = 200;
 
 /** The optional per-app settings file at the root of an app directory. */
 export const APP_SETTINGS_FILE = "app.yaml";
@@ -68,6 +81,11 @@ export async function loadDesiredDir(dir: string): Promise<{ apps: DesiredApp[];
   const apps: DesiredApp[] = [];
   const problems: DirProblem[] = [];
   for (const name of appNames) {
+    if (name === "__proto__") {
+      // The agent keeps apps in objects keyed by name, where this key would replace the prototype.
+      problems.push({ app: name, message: "__proto__ cannot be an app name" });
+      continue;
+    }
     const loaded = await loadApp(name, join(dir, name));
     if (loaded.problems.length > 0)
       problems.push(...loaded.problems.map((message) => ({ app: name, message })));
@@ -197,23 +215,26 @@ function decodeManifestFile(file: AppFile): { objects: KubeObject[]; problems: s
       problems.push(`${file.relPath}: invalid JSON: ${messageOf(cause)}`);
     }
   } else {
-    parseAllDocuments(text, GO_YAML_OPTIONS).forEach((doc, i) => {
-      const where = `${file.relPath} document ${i + 1}`;
-      if (doc.errors.length > 0) {
-        problems.push(`${where}: invalid YAML: ${doc.errors[0]?.message.split("\n")[0] ?? "syntax error"}`);
-        return;
-      }
-      try {
-        values.push({ value: doc.toJS({ maxAliasCount: MAX_YAML_ALIAS_COUNT }), where });
-      } catch (cause) {
-        const aliasBomb = cause instanceof ReferenceError && /alias/i.test(cause.message);
-        problems.push(
-          aliasBomb
-            ? `${where}: YAML aliases expand beyond ${MAX_YAML_ALIAS_COUNT} nodes (alias bomb)`
-            : `${where}: ${messageOf(cause)}`,
-        );
-      }
-    });
+    const parsed = parseYaml(text);
+    if (typeof parsed === "string") problems.push(`${file.relPath}: ${parsed}`);
+    else
+      parsed.forEach(({ doc, error }, i) => {
+        const where = `${file.relPath} document ${i + 1}`;
+        if (error !== undefined) {
+          problems.push(`${where}: invalid YAML: ${error}`);
+          return;
+        }
+        try {
+          values.push({ value: doc.toJS({ maxAliasCount: MAX_YAML_ALIAS_COUNT }), where });
+        } catch (cause) {
+          const aliasBomb = cause instanceof ReferenceError && /alias/i.test(cause.message);
+          problems.push(
+            aliasBomb
+              ? `${where}: YAML aliases expand beyond ${MAX_YAML_ALIAS_COUNT} nodes (alias bomb)`
+              : `${where}: ${messageOf(cause)}`,
+          );
+        }
+      });
   }
 
   const objects: KubeObject[] = [];
@@ -269,13 +290,14 @@ function defaultSyncPolicy(): SyncPolicy {
  * otherwise silently turn a manual app into an automated one.
  */
 function parseAppSettings(text: string): AppSettings | string {
-  const docs = parseAllDocuments(text, GO_YAML_OPTIONS);
+  const docs = parseYaml(text);
+  if (typeof docs === "string") return docs;
   if (docs.length > 1) return "holds more than one YAML document";
-  const doc = docs[0];
+  const [parsed] = docs;
   let value: unknown = null;
-  if (doc) {
-    if (doc.errors.length > 0)
-      return `invalid YAML: ${doc.errors[0]?.message.split("\n")[0] ?? "syntax error"}`;
+  if (parsed) {
+    const { doc, error } = parsed;
+    if (error !== undefined) return `invalid YAML: ${error}`;
     try {
       value = doc.toJS({ maxAliasCount: MAX_YAML_ALIAS_COUNT });
     } catch (cause) {
@@ -457,6 +479,72 @@ function expectInteger(value: unknown, where: string): number {
   if (typeof value !== "number" || !Number.isSafeInteger(value))
     throw new Error(`${where}: must be an integer`);
   return value;
+}
+
+/**
+ * The documents of a YAML stream, each with its first error ("<cause> at line L, column C"), or
+ * why the stream is refused: a document nested deeper than MAX_YAML_DEPTH, checked before it is
+ * composed. A mapping or sequence used as a key (or an alias of one) is an error, as in Go's
+ * decoder: converted to JSON, yaml would print each such key, in time growing much faster than
+ * the document.
+ */
+function parseYaml(text: string): { doc: Document.Parsed; error?: string }[] | string {
+  const lines = new LineCounter();
+  const tokens = Array.from(new Parser(lines.addNewLine).parse(text));
+  let index = 0;
+  for (const token of tokens) {
+    if (token.type !== "document") continue;
+    index += 1;
+    const deep = findDeepToken(token);
+    if (deep !== undefined) {
+      return `document ${index}: YAML nests deeper than ${MAX_YAML_DEPTH} levels (line ${lines.linePos(deep.offset).line})`;
+    }
+  }
+  return Array.from(new Composer(GO_YAML_OPTIONS).compose(tokens), (doc) => {
+    const first = doc.errors[0];
+    const key = first === undefined ? findCollectionKey(doc) : undefined;
+    const at = first?.pos[0] ?? key?.[0] ?? -1;
+    const message =
+      first?.message.split("\n")[0] ??
+      (key ? "invalid map key: a mapping or a sequence cannot be a key" : undefined);
+    if (message === undefined) return { doc };
+    if (at < 0) return { doc, error: message };
+    const { line, col } = lines.linePos(at);
+    return { doc, error: `${message} at line ${line}, column ${col}` };
+  });
+}
+
+/** The first token nested deeper than MAX_YAML_DEPTH, walked without recursion. */
+function findDeepToken(document: CST.Document): CST.Token | undefined {
+  const pending: [CST.Token | null | undefined, number][] = [[document.value, 1]];
+  for (let next = pending.pop(); next !== undefined; next = pending.pop()) {
+    const [token, depth] = next;
+    if (!token) continue;
+    if (depth > MAX_YAML_DEPTH) return token;
+    if (token.type === "block-map" || token.type === "block-seq" || token.type === "flow-collection") {
+      for (const item of token.items) pending.push([item.key, depth + 1], [item.value, depth + 1]);
+    }
+  }
+  return undefined;
+}
+
+/** The range of a key that is a collection or an alias of one; the depth is already bounded. */
+function findCollectionKey(doc: Document.Parsed): readonly number[] | undefined {
+  const pending: unknown[] = [doc.contents];
+  while (pending.length > 0) {
+    const node = pending.pop();
+    if (!isCollection(node)) continue;
+    for (const item of node.items as unknown[]) {
+      if (!isPair(item)) {
+        pending.push(item);
+        continue;
+      }
+      const key = isAlias(item.key) ? item.key.resolve(doc) : item.key;
+      if (isCollection(key)) return (isAlias(item.key) ? item.key.range : key.range) ?? [-1];
+      pending.push(item.value);
+    }
+  }
+  return undefined;
 }
 
 /** sha256 over every file's path and bytes, in order, length-prefixed so no two listings collide. */

@@ -176,6 +176,7 @@ export function createSecretStateStore(
         }
         const record = checkAppRecord(value, "record");
         const appName = record.desired.name;
+        if (appName === "__proto__") throw new Error("holds app __proto__, not a usable app name");
         if (name !== appSecretName(appName)) {
           throw new Error(`holds app "${appName}", whose state belongs in ${appSecretName(appName)}`);
         }
@@ -293,6 +294,8 @@ function checkAgentState(value: unknown): AgentState {
   const state: AgentState = { apps: {} };
   if (value.identity !== undefined) state.identity = checkIdentity(value.identity);
   for (const [name, record] of Object.entries(value.apps)) {
+    // Assigning it would replace the prototype of `apps` and lose the app.
+    if (name === "__proto__") throw new Error("apps.__proto__: not a usable app name");
     const checked = checkAppRecord(record, `apps.${name}`);
     if (checked.desired.name !== name)
       throw new Error(`apps.${name}: holds desired app "${checked.desired.name}"`);

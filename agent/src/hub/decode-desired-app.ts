@@ -40,16 +40,41 @@ export function decodeBundle(app: string, bytes: Uint8Array, encoding: string, d
   parsed.forEach((obj, index) => {
     const o = obj as Partial<KubeObject> | null;
     const valid =
-      typeof o === "object" &&
-      o !== null &&
+      isMapping(o) &&
       typeof o.apiVersion === "string" &&
+      o.apiVersion !== "" &&
       typeof o.kind === "string" &&
-      typeof o.metadata === "object" &&
-      o.metadata !== null;
+      o.kind !== "" &&
+      isMapping(o.metadata);
     if (!valid)
       throw new Error(`app ${app}: bundle ${digest} item ${index} lacks apiVersion, kind or metadata`);
+    const problem = checkMetadata(o.metadata as Record<string, unknown>);
+    if (problem) throw new Error(`app ${app}: bundle ${digest} item ${index} (${o.kind}): ${problem}`);
   });
   return parsed as KubeObject[];
+}
+
+/**
+ * Why the reconciler could not rely on this metadata (it reads names and namespaces as strings,
+ * labels and annotations as maps of strings), or undefined. The hub's renderer refuses the same.
+ */
+function checkMetadata(metadata: Record<string, unknown>): string | undefined {
+  for (const field of ["name", "generateName", "namespace"]) {
+    if (metadata[field] !== undefined && typeof metadata[field] !== "string")
+      return `metadata.${field} is not a string`;
+  }
+  if (!metadata.name && !metadata.generateName) return "metadata.name is missing";
+  for (const field of ["labels", "annotations"]) {
+    const map = metadata[field];
+    if (map === undefined) continue;
+    if (!isMapping(map) || Object.values(map).some((value) => typeof value !== "string"))
+      return `metadata.${field} is not a map of strings`;
+  }
+  return undefined;
+}
+
+function isMapping(value: unknown): value is Record<string, unknown> {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
 }
 
 /**

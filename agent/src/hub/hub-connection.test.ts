@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { mkdtemp, rm } from "node:fs/promises";
+import { connect, createServer, type Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { before, describe, it, type TestContext } from "node:test";
@@ -173,6 +174,47 @@ async function welcome(
 
 function upsert(connection: FakeConnection, seq: bigint, app: MessageInitShape<typeof DesiredAppSchema>) {
   return connection.send({ body: { case: "upsert", value: { seq, app } } });
+}
+
+/**
+ * A TCP port in front of `target` (host:port) that drops every connection until `open()`, then
+ * forwards them: the network to the hub down, then back.
+ */
+async function useGate(t: TestContext, target: string) {
+  const split = target.lastIndexOf(":");
+  const host = target.slice(0, split);
+  const port = Number(target.slice(split + 1));
+  const sockets = new Set<Socket>();
+  let open = false;
+  let dropped = 0;
+  const server = createServer((socket) => {
+    if (!open) {
+      dropped += 1;
+      socket.destroy();
+      return;
+    }
+    const upstream = connect(port, host);
+    for (const end of [socket, upstream]) {
+      sockets.add(end);
+      end.once("close", () => sockets.delete(end));
+    }
+    socket.on("error", () => upstream.destroy());
+    upstream.on("error", () => socket.destroy());
+    socket.pipe(upstream).pipe(socket);
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  t.after(async () => {
+    for (const socket of sockets) socket.destroy();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  });
+  const { port: gatePort } = server.address() as { port: number };
+  return {
+    address: `127.0.0.1:${gatePort}`,
+    dropped: () => dropped,
+    open: () => {
+      open = true;
+    },
+  };
 }
 
 describe("connectToHub", () => {
@@ -373,6 +415,25 @@ describe("connectToHub", () => {
       [["web", "sha256:web-1", 6n]],
     );
     assert.equal(second.hello.lastAppliedSeq, 6n);
+  });
+
+  it("dials the hub at every retry while it is unreachable and is back at the first retry after", {
+    timeout,
+  }, async (t) => {
+    const hub = await useFakeHub(t, tls);
+    const gate = await useGate(t, hub.grpcAddress);
+    await useAgent(t, hub, { identity: { grpcAddress: gate.address } });
+    // The agent retries every 10-50 ms; a grpc-js channel left to itself would dial 1 s, 1.6 s,
+    // 2.6 s, ... apart and fail the retries in between without dialling.
+    const deadline = Date.now() + 5_000;
+    while (gate.dropped() < 20) {
+      assert.ok(Date.now() < deadline, `only ${gate.dropped()} dials in 5 s of retries`);
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    gate.open();
+    const openedAt = Date.now();
+    await welcome(hub);
+    assert.ok(Date.now() - openedAt < 3_000, `back ${Date.now() - openedAt} ms after the hub was reachable`);
   });
 
   it("uses a rotated credential from the next stream on, and forgets seqs on a seq reset", {

@@ -153,15 +153,19 @@ export async function connectToHub(options: HubConnectionOptions): Promise<void>
     throw new Error(`hub ${identity.hubUrl}: no CA certificate stored; run flotilla-agent join again`);
   }
   const address = hubGrpcAddress(identity);
-  const client = createClient(
-    AgentService,
-    address,
-    credentials.createSsl(Buffer.from(identity.caCertPem)),
-    options.transport,
-  );
+  const caCertPem = Buffer.from(identity.caCertPem);
+  // A fresh channel per stream, closed when the stream ends, with connections of its own (not
+  // grpc-js's process-wide pool): a channel whose connection failed keeps a backoff of its own
+  // (1 s x 1.6, up to 120 s), dials on that schedule and fails calls in between without dialling,
+  // so a reused channel stretched reconnects after a long outage well past `backoff.maxMs` (up
+  // to about 3 minutes after the network was back).
+  const transport = {
+    ...options.transport,
+    channelOptions: { ...options.transport?.channelOptions, "grpc.use_local_subchannel_pool": 1 },
+  };
+  const openClient = () => createClient(AgentService, address, credentials.createSsl(caCertPem), transport);
   const session: Session = {
     options,
-    client,
     log,
     credential: identity.credential,
     seqs: new Map(),
@@ -184,8 +188,9 @@ export async function connectToHub(options: HubConnectionOptions): Promise<void>
   try {
     while (!signal.aborted) {
       const outcome = { welcomed: false };
+      const client = openClient();
       try {
-        await runStream(session, signal, outcome);
+        await runStream(session, client, signal, outcome);
         if (!signal.aborted) log("warn", "hub ended the stream", { hub: address });
       } catch (error) {
         if (signal.aborted) break;
@@ -200,6 +205,8 @@ export async function connectToHub(options: HubConnectionOptions): Promise<void>
           );
         }
         log("warn", "hub connection lost", { hub: address, error: messageOf(error) });
+      } finally {
+        closeClient(client);
       }
       if (outcome.welcomed) attempt = 0;
       const ceiling = Math.min(backoff.maxMs, backoff.initialMs * backoff.factor ** attempt);
@@ -209,15 +216,15 @@ export async function connectToHub(options: HubConnectionOptions): Promise<void>
   } finally {
     unwatch();
     session.reporter.detach();
-    closeClient(client);
   }
 }
 
 type AgentMessage = MessageInitShape<typeof AgentMessageSchema>;
 
+type Client = ReturnType<typeof createClient<typeof AgentService>>;
+
 type Session = {
   options: HubConnectionOptions;
-  client: ReturnType<typeof createClient<typeof AgentService>>;
   log: Log;
   credential: string;
   /** Per app, the seq of the last change applied, removals included (in memory only). */
@@ -229,6 +236,7 @@ type Session = {
 
 async function runStream(
   session: Session,
+  client: Client,
   signal: AbortSignal,
   outcome: { welcomed: boolean },
 ): Promise<void> {
@@ -250,7 +258,7 @@ async function runStream(
     });
   };
   signal.addEventListener("abort", stopOnAbort, { once: true });
-  const stream = session.client.connect({
+  const stream = client.connect({
     signal: controller.signal,
     metadata: { authorization: `Bearer ${session.credential}` },
   });

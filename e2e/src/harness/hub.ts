@@ -191,6 +191,15 @@ export type Balancer = {
   port: number;
   /** Connections handed to each backend port so far. */
   counts: Map<number, number>;
+  /**
+   * Cuts the network between clients and backends: every open connection is destroyed and, until
+   * `restore`, every new one is closed as soon as it is accepted (counted in `refused`).
+   */
+  cut(): void;
+  /** Ends a cut: new connections reach the backends again. */
+  restore(): void;
+  /** Connections closed unanswered because of a cut, so far. */
+  refused(): number;
   stop(): Promise<void>;
 };
 
@@ -202,7 +211,14 @@ export async function startBalancer(backends: number[]): Promise<Balancer> {
   const counts = new Map<number, number>();
   const sockets = new Set<Socket>();
   let next = 0;
+  let isCut = false;
+  let refused = 0;
   const server = createServer((client) => {
+    if (isCut) {
+      refused += 1;
+      client.destroy();
+      return;
+    }
     sockets.add(client);
     client.once("close", () => sockets.delete(client));
     client.pause();
@@ -215,6 +231,11 @@ export async function startBalancer(backends: number[]): Promise<Balancer> {
       const upstream = connect(port, "127.0.0.1");
       let connected = false;
       upstream.once("connect", () => {
+        // The client went away (or a cut destroyed it) while the backend was being dialled.
+        if (client.destroyed) {
+          upstream.destroy();
+          return;
+        }
         connected = true;
         counts.set(port, (counts.get(port) ?? 0) + 1);
         sockets.add(upstream);
@@ -240,6 +261,14 @@ export async function startBalancer(backends: number[]): Promise<Balancer> {
   return {
     port: typeof address === "object" && address ? address.port : 0,
     counts,
+    cut: () => {
+      isCut = true;
+      for (const socket of sockets) socket.destroy();
+    },
+    restore: () => {
+      isCut = false;
+    },
+    refused: () => refused,
     stop: async () => {
       for (const socket of sockets) socket.destroy();
       await new Promise<void>((resolve) => server.close(() => resolve()));

@@ -22,6 +22,17 @@ export type Postgres = {
   version: string;
   /** Creates another empty database on the same server and returns its URL. */
   createDatabase(name: string): Promise<string>;
+  /**
+   * Stops the server (fast shutdown: open connections are ended) and keeps its data folder, so
+   * clients see connection refused until `resume`, as when the database goes down. Does nothing
+   * when already paused.
+   */
+  pause(): Promise<void>;
+  /**
+   * Starts a paused server again on the same port and data, and resolves once it accepts
+   * connections; throws with the tail of the server log when it does not come back.
+   */
+  resume(): Promise<void>;
   /** Stops exactly this server (fast shutdown) and removes its data folder. */
   stop(): Promise<void>;
 };
@@ -95,7 +106,8 @@ export async function startPostgres(opts: PostgresOptions = {}): Promise<Postgre
     const adminUrl = buildUrl(password, port, "postgres");
     await createDatabaseAt(adminUrl, database);
 
-    const serverProcess = server;
+    let serverProcess = server;
+    let paused = false;
     return {
       url: buildUrl(password, port, database),
       port,
@@ -103,6 +115,23 @@ export async function startPostgres(opts: PostgresOptions = {}): Promise<Postgre
       createDatabase: async (name) => {
         await createDatabaseAt(adminUrl, checkDatabaseName(name));
         return buildUrl(password, port, name);
+      },
+      pause: async () => {
+        if (paused) return;
+        paused = true;
+        await stopProcess(serverProcess);
+      },
+      resume: async () => {
+        if (!paused) return;
+        serverProcess = await spawnServer(binDir, dataDir, socketDir, port, logPath, runAs);
+        server = serverProcess;
+        const outcome = await waitForServer(serverProcess, adminUrl, readyTimeoutMs);
+        if (outcome !== "ready") {
+          throw new Error(
+            `postgres on port ${port} ${outcome === "exited" ? "exited during restart" : "not ready in time after restart"}:\n${await readLogTail(logPath)}`,
+          );
+        }
+        paused = false;
       },
       stop: async () => {
         process.off("exit", killOnExit);

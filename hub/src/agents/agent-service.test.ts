@@ -469,6 +469,37 @@ describe("AgentService.Connect", () => {
     );
   });
 
+  it("marks a cluster Connected again when its agent speaks on the open stream after the watchdog marked it Disconnected", {
+    timeout,
+  }, async (t) => {
+    const cluster = await registerCluster();
+    const stream = useStream(t, cluster.credential);
+    await stream.send(hello(cluster.name));
+    assert.equal((await stream.receive()).body.case, "welcome");
+    // What the watchdog does to a cluster silent for three heartbeat intervals (a busy hub).
+    assert.equal(
+      await store.clusters.markDisconnectedIfSilent(cluster.id, new Date(Date.now() + 60_000)),
+      true,
+    );
+    await bus.publish({
+      type: "cluster",
+      clusterId: cluster.id,
+      state: "Disconnected",
+      replica: "watchdog",
+      at: new Date().toISOString(),
+    });
+
+    // The bus delivers the event a little later; heartbeat until the stream has seen it.
+    await waitFor("cluster Connected again", async () => {
+      await stream.send({ body: { case: "heartbeat", value: {} } });
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      return (await store.clusters.get(cluster.id))?.state === "Connected";
+    });
+    const { events } = await store.events.list({ clusterId: cluster.id, type: "cluster-connected" });
+    assert.equal(events.length, 1);
+    assert.match(events[0]?.message ?? "", /spoke again on its open stream/);
+  });
+
   it("stores app statuses and answers bundle requests", { timeout }, async (t) => {
     const cluster = await registerCluster();
     const bytes = await putBundle("b-req", '[{"kind":"Service"}]');

@@ -24,8 +24,9 @@ import type {
 import { AppStatusSchema, OperationPhase } from "@flotilla/proto/gen/flotilla/v1/app_pb";
 import { GrpcError, type ServerBidiStream, type ServiceImpl } from "@flotilla/proto/grpc";
 import { HEALTH_NAMES, PHASE_NAMES, SYNC_NAMES } from "@flotilla/proto/status-names";
-import { generateToken, parseToken } from "../auth/tokens.js";
+import { generateToken, parseToken, redact } from "../auth/tokens.js";
 import type { Bus, BusEvent } from "../bus/bus.js";
+import { checkRequest } from "../server/check-request.js";
 import type { AppStatusRecord, Store, Target, TokenRefusal } from "../store/store.js";
 import { type Change, createDeliveryQueue, planResume } from "./delivery-queue.js";
 
@@ -112,8 +113,9 @@ export function createAgentService(options: AgentServiceOptions): AgentServiceHa
     await bus.publish({ type: "cluster", clusterId, state, replica, at: now().toISOString() });
   }
 
-  return {
+  const handlers: AgentServiceHandlers = {
     async register(request) {
+      checkRequest(request, "RegisterRequest");
       const token = parseToken(request.bootstrapToken);
       if (token?.kind !== "bootstrap") throw new GrpcError("UNAUTHENTICATED", "bootstrap token is malformed");
       if (request.clusterName === "") throw new GrpcError("INVALID_ARGUMENT", "cluster_name is required");
@@ -182,6 +184,12 @@ export function createAgentService(options: AgentServiceOptions): AgentServiceHa
       const messages = stream[Symbol.asyncIterator]();
       const next = () => Promise.race([messages.next(), ended]);
       let streamDelivery: DeliveryDepth | undefined;
+      /**
+       * Set when the cluster was marked Disconnected while this stream is open: by the watchdog
+       * after three silent heartbeat intervals (a busy hub or agent), or by an older stream of
+       * another replica ending late. The next message on this stream proves the agent is there.
+       */
+      let markedDisconnected = false;
 
       try {
         const first = await next();
@@ -189,6 +197,7 @@ export function createAgentService(options: AgentServiceOptions): AgentServiceHa
         const hello = first.value.body;
         if (hello.case !== "hello")
           throw new GrpcError("INVALID_ARGUMENT", "the first message must be Hello");
+        checkRequest(hello.value, "Hello");
         if (hello.value.clusterName !== cluster.name) {
           throw new GrpcError(
             "PERMISSION_DENIED",
@@ -230,6 +239,12 @@ export function createAgentService(options: AgentServiceOptions): AgentServiceHa
               await delivery.sendPendingSyncs();
             else if (event.type === "rotate-credential" && event.clusterId === clusterId)
               await delivery.rotateCredential(event);
+            else if (
+              event.type === "cluster" &&
+              event.clusterId === clusterId &&
+              event.state === "Disconnected"
+            )
+              markedDisconnected = true;
             else if (event.type === "cluster-changed" && event.clusterId === clusterId) {
               if (!(await store.clusters.get(clusterId)))
                 endStream(
@@ -251,6 +266,10 @@ export function createAgentService(options: AgentServiceOptions): AgentServiceHa
             ),
           );
           for (let message = await next(); !message.done; message = await next()) {
+            if (markedDisconnected && connections.get(clusterId) === connection) {
+              markedDisconnected = false;
+              await Promise.race([markConnectedAgain(clusterId, cluster.name), ended]);
+            }
             await Promise.race([handleMessage(clusterId, message.value, delivery), ended]);
           }
           await Promise.race([welcomed, ended]);
@@ -281,6 +300,34 @@ export function createAgentService(options: AgentServiceOptions): AgentServiceHa
       return { connectedAgents: connections.size, queuedChanges };
     },
   };
+  return {
+    ...handlers,
+    register: hideInternals("Register", handlers.register),
+    connect: hideInternals("Connect", handlers.connect),
+  };
+
+  /**
+   * An unexpected error (a store failure, a bug) is logged and reaches the agent as INTERNAL
+   * without its text, which may describe internals (a query, a path). GrpcErrors pass unchanged.
+   */
+  function hideInternals<A extends unknown[], R>(
+    method: string,
+    handler: (...args: A) => Promise<R>,
+  ): (...args: A) => Promise<R> {
+    return async (...args) => {
+      try {
+        return await handler(...args);
+      } catch (error) {
+        if (error instanceof GrpcError) throw error;
+        log(`AgentService.${method} failed`, {
+          error: redact(error instanceof Error ? error.message : String(error)),
+        });
+        throw new GrpcError("INTERNAL", `${method} failed inside the hub; the hub log has the details`, {
+          cause: error,
+        });
+      }
+    };
+  }
 
   async function authenticate(authorization: string | undefined): Promise<string> {
     const bearer = /^Bearer (.+)$/.exec(authorization ?? "")?.[1];
@@ -294,13 +341,37 @@ export function createAgentService(options: AgentServiceOptions): AgentServiceHa
     return verified.clusterId;
   }
 
+  /**
+   * A cluster marked Disconnected whose agent speaks on its open stream is Connected again;
+   * without this it would stay Disconnected (its statuses stale) until the stream ended.
+   */
+  async function markConnectedAgain(clusterId: string, clusterName: string): Promise<void> {
+    await store.clusters.setState(clusterId, "Connected");
+    await store.events.append({
+      clusterId,
+      type: "cluster-connected",
+      message: `cluster ${clusterName} spoke again on its open stream after it was marked Disconnected`,
+      data: {},
+    });
+    await publishClusterState(clusterId, "Connected");
+  }
+
   async function handleMessage(clusterId: string, message: AgentMessage, delivery: Delivery): Promise<void> {
     const { body } = message;
+    if (body.case !== undefined) checkRequest(body.value, body.case);
     switch (body.case) {
       case "hello":
         throw new GrpcError("INVALID_ARGUMENT", "Hello may be sent only once per stream");
       case "ack": {
         const { app, seq, accepted, error } = body.value;
+        // Only a change this stream sent can be acknowledged: any other ack would mark a later
+        // version of the app delivered before it ever went out.
+        if (!delivery.wasSent(app, seq)) {
+          log(
+            `cluster ${clusterId}: ignored an ack of seq ${seq} of app ${app}, which this stream never sent`,
+          );
+          return;
+        }
         await store.targets.markAcked(clusterId, app, Number(seq));
         delivery.onAck(app, seq, accepted);
         if (!accepted) {
@@ -315,6 +386,7 @@ export function createAgentService(options: AgentServiceOptions): AgentServiceHa
         return;
       }
       case "appStatus":
+        if (body.value.app === "") throw new GrpcError("INVALID_ARGUMENT", "AppStatus.app is required");
         metrics?.statusIngested();
         await recordStatus(clusterId, body.value);
         return;
@@ -584,6 +656,12 @@ export function createAgentService(options: AgentServiceOptions): AgentServiceHa
           );
         }
         await schedule(pump);
+      },
+
+      /** Whether this stream sent a change of `app` with `seq` (or a later one). */
+      wasSent(app: string, seq: bigint): boolean {
+        const sent = sentSeq.get(app);
+        return sent !== undefined && seq <= sent;
       },
 
       onAck(app: string, seq: bigint, accepted: boolean): void {

@@ -16,6 +16,8 @@ import { createPageToken, pageSizeOf, readPageToken } from "./page-token.js";
 import { countProblems } from "./query-fleet-status.js";
 
 const DEFAULT_GRACE_MS = 60 * 60 * 1000;
+/** Ten years: a later expiry of the old credential would not fit the store's timestamps for long. */
+const MAX_GRACE_MS = 10 * 365 * 24 * 60 * 60 * 1000;
 
 type ClusterMethods =
   | "listClusters"
@@ -181,6 +183,8 @@ export function createClusterHandlers(
       const principal = await access.caller(context, "admin");
       const graceMs = request.grace ? durationMs(request.grace) : DEFAULT_GRACE_MS;
       if (graceMs < 0) throw new GrpcError("INVALID_ARGUMENT", "grace: must not be negative");
+      if (graceMs > MAX_GRACE_MS)
+        throw new GrpcError("INVALID_ARGUMENT", "grace: must be at most 87600h (10 years)");
       const cluster = await access.findCluster(principal, request.name, "admin");
       if (cluster.state !== "Connected") {
         throw new GrpcError(

@@ -22,6 +22,7 @@ import {
   type SyncCode,
 } from "../fleet/fleet-index.js";
 import type { ProblemRecord, SourceStatus } from "../server/hub-runtime.js";
+import { redactRepoUrl } from "../source/normalize-repo-url.js";
 import type { BootstrapToken, Cluster, ClusterState } from "../store/store.js";
 
 export type ClusterMessage = MessageInitShape<typeof ClusterSchema>;
@@ -164,7 +165,8 @@ export function toProblemMessage(problem: ProblemRecord): MessageInitShape<typeo
 export function toSourceMessage(source: SourceStatus): MessageInitShape<typeof SourceSchema> {
   return {
     name: source.id,
-    repoUrl: source.repoUrl,
+    // A source from the config file may carry credentials in its URL; they are never shown.
+    repoUrl: redactRepoUrl(source.repoUrl),
     path: source.path,
     targetRevision: source.targetRevision,
     pollInterval: durationFromMs(source.pollIntervalMs),

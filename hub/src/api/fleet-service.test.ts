@@ -281,6 +281,36 @@ describe("FleetService clusters", () => {
   });
 });
 
+describe("FleetService when the store fails", () => {
+  /** The service over the test runtime, with every cluster list failing and ping answering `up`. */
+  async function failingService(up: boolean) {
+    const runtime = await hub.opened;
+    const store = {
+      ...runtime.store,
+      clusters: { ...runtime.store.clusters, list: () => Promise.reject(new Error("connect ECONNREFUSED")) },
+      ping: async () => up,
+    };
+    return createCaller(createFleetService({ ...runtime, store }), adminToken);
+  }
+
+  it("answers UNAVAILABLE naming the store when the store does not answer", async () => {
+    const caller = await failingService(false);
+    await assert.rejects(
+      caller("listClusters"),
+      isGrpcError("UNAVAILABLE", /store \(its database\) is unavailable/),
+    );
+  });
+
+  it("answers INTERNAL without the details when the store answers", async () => {
+    const caller = await failingService(true);
+    await assert.rejects(caller("listClusters"), (error: unknown) => {
+      isGrpcError("INTERNAL", /failed inside the hub/)(error);
+      assert.doesNotMatch((error as GrpcError).details, /ECONNREFUSED/);
+      return true;
+    });
+  });
+});
+
 describe("FleetService bootstrap tokens", () => {
   it("creates a token once, lists it without its secret and revokes it", async () => {
     const created = await admin("createBootstrapToken", {

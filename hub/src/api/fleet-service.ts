@@ -10,6 +10,7 @@
  */
 import { FleetService } from "@flotilla/proto/gen/flotilla/v1/fleet_pb";
 import { GrpcError, type HandlerContext, type ServiceImpl } from "@flotilla/proto/grpc";
+import { checkRequest } from "../server/check-request.js";
 import type { HubRuntime } from "../server/hub-runtime.js";
 import { createApiAccess, parseSelectorArgument } from "./api-access.js";
 import { createAppHandlers } from "./app-handlers.js";
@@ -88,13 +89,21 @@ export function createFleetService(runtime: HubRuntime): FleetServiceHandlers {
 }
 
 /**
- * Wraps every handler so an unexpected error (a store failure, a bug) is logged with the method
- * and becomes INTERNAL with a generic message: its text may describe internals the caller
- * should not see. GrpcErrors pass through unchanged.
+ * Wraps every handler so a request with a NUL in a string or an out-of-range time is refused
+ * (checkRequest), and an unexpected error becomes UNAVAILABLE when the store does not answer
+ * (the caller may retry; the store watch logs the outage), else is logged with the method and
+ * becomes INTERNAL with a generic message: its text may describe internals the caller should
+ * not see. GrpcErrors pass through unchanged.
  */
 function guardHandlers(handlers: FleetServiceHandlers, runtime: HubRuntime): FleetServiceHandlers {
-  const toCallerError = (method: string, error: unknown): unknown => {
+  const toCallerError = async (method: string, error: unknown): Promise<unknown> => {
     if (error instanceof GrpcError) return error;
+    if (!(await runtime.store.ping())) {
+      return new GrpcError(
+        "UNAVAILABLE",
+        `${method}: the hub's store (its database) is unavailable; try again once it is back`,
+      );
+    }
     runtime.log("error", `FleetService.${method} failed`, { error });
     return new GrpcError("INTERNAL", `${method} failed inside the hub; the hub log has the details`);
   };
@@ -110,16 +119,18 @@ function guardHandlers(handlers: FleetServiceHandlers, runtime: HubRuntime): Fle
       method.methodKind === "server_streaming"
         ? async function* (request: unknown, context: HandlerContext) {
             try {
+              checkRequest(request as object, method.name);
               yield* handler(request, context) as AsyncIterable<unknown>;
             } catch (error) {
-              throw toCallerError(method.name, error);
+              throw await toCallerError(method.name, error);
             }
           }
         : async (request: unknown, context: HandlerContext) => {
             try {
+              checkRequest(request as object, method.name);
               return await handler(request, context);
             } catch (error) {
-              throw toCallerError(method.name, error);
+              throw await toCallerError(method.name, error);
             }
           };
   }

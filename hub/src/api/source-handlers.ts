@@ -13,6 +13,8 @@ import { toSourceMessage } from "./fleet-messages.js";
 
 const DEFAULT_POLL_INTERVAL_MS = 30_000;
 const MIN_POLL_INTERVAL_MS = 1_000;
+/** The store keeps the interval as a 32-bit integer, and timers wait at most as long. */
+const MAX_POLL_INTERVAL_MS = 2_147_483_647;
 const SOURCE_NAME = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
 
 type SourceMethods = "addSource" | "listSources" | "removeSource" | "refresh";
@@ -52,6 +54,9 @@ export function createSourceHandlers(
         : DEFAULT_POLL_INTERVAL_MS;
       if (pollIntervalMs < MIN_POLL_INTERVAL_MS) {
         throw new GrpcError("INVALID_ARGUMENT", "poll_interval: must be at least 1s");
+      }
+      if (pollIntervalMs > MAX_POLL_INTERVAL_MS) {
+        throw new GrpcError("INVALID_ARGUMENT", "poll_interval: must be at most 596h (24.8 days)");
       }
       const added = await store.sources.add({
         id: request.name,

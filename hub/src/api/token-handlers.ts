@@ -14,6 +14,10 @@ import { type ApiAccess, checkLabels, requireArgument } from "./api-access.js";
 import { isActiveToken, toBootstrapTokenMessage } from "./fleet-messages.js";
 
 const DEFAULT_TTL_MS = 60 * 60 * 1000;
+/** Ten years: a later expiry would not fit the store's timestamps for long. */
+const MAX_TTL_MS = 10 * 365 * 24 * 60 * 60 * 1000;
+/** The store keeps max_uses as a 32-bit integer. */
+const MAX_USES = 2_147_483_647;
 const CREATED = "bootstrap-token-created";
 const DESCRIPTION_EVENTS = 1_000;
 
@@ -30,6 +34,10 @@ export function createTokenHandlers(
       const principal = await access.caller(context, "admin");
       const ttlMs = request.ttl ? durationMs(request.ttl) : 0;
       if (ttlMs < 0) throw new GrpcError("INVALID_ARGUMENT", "ttl: must not be negative");
+      if (ttlMs > MAX_TTL_MS)
+        throw new GrpcError("INVALID_ARGUMENT", "ttl: must be at most 87600h (10 years)");
+      if (request.maxUses > MAX_USES)
+        throw new GrpcError("INVALID_ARGUMENT", `max_uses: must be at most ${MAX_USES}`);
       checkLabels(request.labels, "labels");
       const text = generateToken("bootstrap");
       const parsed = parseToken(text);

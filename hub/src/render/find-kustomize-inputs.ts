@@ -1,5 +1,5 @@
 import { readFile, realpath, stat } from "node:fs/promises";
-import { join, relative } from "node:path";
+import { isAbsolute, join, relative } from "node:path";
 import { isPlainObject, readYamlDocuments } from "./decode-manifests.js";
 import { KUSTOMIZATION_FILE_NAMES } from "./detect-tool.js";
 import { RenderProblemError } from "./render-problem.js";
@@ -38,10 +38,10 @@ export async function findKustomizeInputs(
   const realRoot = await realpath(repoRoot);
   const visited = new Set<string>();
   const files = new Set<string>();
-  const pending = [
-    appDir,
-    ...extraDirs.map((dir) => join(appDir, dir)).filter((dir) => isInside(repoRoot, dir)),
-  ];
+  const pending = [appDir];
+  // Components the Application adds go into the kustomization as they are written: check them
+  // like the kustomization's own references (a missing one is left for kustomize to report).
+  for (const dir of extraDirs) pending.push(await checkRef(repoRoot, appDir, dir, "kustomize.components"));
   while (pending.length > 0) {
     const dir = pending.pop() as string;
     if (visited.has(dir)) continue;
@@ -92,7 +92,10 @@ export async function readKustomization(
   return undefined;
 }
 
-/** The local path a reference names; a remote or escaping reference is a problem. */
+/**
+ * The local path a reference names; a remote or escaping reference is a problem. An absolute
+ * path always escapes: kustomize reads it as it is, not below the repository.
+ */
 async function checkRef(repoDir: string, dir: string, ref: string, file: string): Promise<string> {
   const local = join(dir, ref);
   if (URL_LIKE.test(ref) && !(await exists(local))) {
@@ -101,7 +104,7 @@ async function checkRef(repoDir: string, dir: string, ref: string, file: string)
       `${file}: remote reference ${ref}: Flotilla renders without network access; vendor it into the repository`,
     );
   }
-  if (!isInside(repoDir, local)) {
+  if (isAbsolute(ref) || !isInside(repoDir, local)) {
     throw new RenderProblemError("invalid", `${file}: ${ref} resolves outside the repository`);
   }
   return local;

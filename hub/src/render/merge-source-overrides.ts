@@ -3,7 +3,7 @@ import { join } from "node:path";
 import { isPlainObject, readYamlDocuments } from "./decode-manifests.js";
 import { RenderProblemError } from "./render-problem.js";
 import { isInside } from "./repo-path.js";
-import type { ApplicationSource } from "./source-spec.js";
+import { type ApplicationSource, checkSourceOptions } from "./source-spec.js";
 
 const MAX_OVERRIDE_BYTES = 1024 * 1024;
 
@@ -12,7 +12,8 @@ const MAX_OVERRIDE_BYTES = 1024 * 1024;
  * and then `.argocd-source-<appName>.yaml` in the app directory are merged onto the source as
  * JSON merge patches; repoURL, path, targetRevision and chart always keep their Application
  * values. As in Argo CD, where the patch is decoded back into Go structs, a `null` removes
- * nothing except inside `helm.valuesObject`. A malformed file is an `invalid` problem.
+ * nothing except inside `helm.valuesObject`. A malformed file, and a merged source whose fields
+ * have the wrong types (checkSourceOptions), is an `invalid` problem.
  */
 export async function mergeSourceOverrides(
   source: ApplicationSource,
@@ -22,16 +23,23 @@ export async function mergeSourceOverrides(
 ): Promise<ApplicationSource> {
   const names = [".argocd-source.yaml", ...(appName ? [`.argocd-source-${appName}.yaml`] : [])];
   let merged: Record<string, unknown> = structuredClone(source) as Record<string, unknown>;
+  const applied: string[] = [];
   for (const name of names) {
     const patch = await readOverrideFile(join(appDir, name), repoRoot, name);
     if (patch === undefined) continue;
     merged = mergePatch(merged, patch, []) as Record<string, unknown>;
+    applied.push(name);
   }
   const result = merged as ApplicationSource;
   result.repoURL = source.repoURL;
   setOrDelete(result, "path", source.path);
   setOrDelete(result, "targetRevision", source.targetRevision);
   setOrDelete(result, "chart", source.chart);
+  const problem = checkSourceOptions(result);
+  if (problem) {
+    const after = applied.length > 0 ? ` (after merging ${applied.join(" and ")})` : "";
+    throw new RenderProblemError("invalid", `source: ${problem}${after}`);
+  }
   return result;
 }
 

@@ -87,13 +87,15 @@ const MAX_SCANNED_ENTRIES = 10_000;
  * Helm valueFiles or fileParameters, Kustomize components or patches that climb, a
  * kustomization below the path naming anything outside it, or a symlink below the path
  * pointing outside it. `.argocd-source*.yaml` overrides are taken into account. When the path
- * cannot be read the answer is true (safe).
+ * leaves the repository or cannot be read the answer is true (safe).
  */
 export async function needsRootKey(input: RenderInput): Promise<boolean> {
   const { source, checkout } = input;
   if (source.chart || (source.ref && !source.path)) return false;
   const appPath = normalizeRepoPath(source.path ?? "");
   if (appPath === "") return false;
+  // A path that leaves the repository fails to render; never look at what is out there.
+  if (appPath === ".." || appPath.startsWith("../")) return true;
   const appDir = join(checkout.dir, appPath);
   try {
     const merged = await mergeSourceOverrides(source, appDir, checkout.dir, input.appName);

@@ -1,6 +1,12 @@
 import { lstat, readdir, readFile, realpath, stat } from "node:fs/promises";
 import { join, posix } from "node:path";
-import { type DecodedValue, isPlainObject, readYamlDocuments, toKubeObjects } from "./decode-manifests.js";
+import {
+  type DecodedValue,
+  isPlainObject,
+  type ObjectBudget,
+  readYamlDocuments,
+  toKubeObjects,
+} from "./decode-manifests.js";
 import type { KubeObject } from "./kube-object.js";
 import { matchGlob } from "./match-glob.js";
 import { RenderProblemError } from "./render-problem.js";
@@ -17,6 +23,8 @@ export type DirectoryRender = {
   options: DirectoryOptions;
   /** Combined size of the manifest files read; more is a `limit` problem. */
   maxTotalBytes: number;
+  /** Objects all files together may hold; more is a `limit` problem. */
+  maxObjects: number;
 };
 
 const MANIFEST_FILE = /^.*\.(yaml|yml|json|jsonnet)$/;
@@ -37,11 +45,15 @@ export async function renderDirectory(render: DirectoryRender): Promise<KubeObje
     if (file.rel.endsWith(".jsonnet")) {
       throw new RenderProblemError("unsupported", `${name}: Jsonnet is not supported by Flotilla`);
     }
+    // Documents in earlier files count against the budget, so many files cannot add up past it.
+    const budget = { remaining: render.maxObjects - values.length, limit: render.maxObjects };
     values.push(
-      ...(file.rel.endsWith(".json") ? decodeJsonFile(file.text, name) : decodeYamlFile(file.text, name)),
+      ...(file.rel.endsWith(".json")
+        ? decodeJsonFile(file.text, name)
+        : decodeYamlFile(file.text, name, budget)),
     );
   }
-  return toKubeObjects(values);
+  return toKubeObjects(values, render.maxObjects);
 }
 
 type ManifestFile = { rel: string; text: string };
@@ -122,9 +134,9 @@ function decodeJsonFile(text: string, name: string): DecodedValue[] {
  * document it is an error only when the file looks like a manifest (contains `apiVersion:`,
  * `kind:` and `metadata:`), otherwise the file is not a manifest (a values.yaml) and is ignored.
  */
-function decodeYamlFile(text: string, name: string): DecodedValue[] {
+function decodeYamlFile(text: string, name: string, budget: ObjectBudget): DecodedValue[] {
   const values: DecodedValue[] = [];
-  for (const doc of readYamlDocuments(text, name)) {
+  for (const doc of readYamlDocuments(text, name, budget)) {
     const where = `${name} document ${doc.index}`;
     const failure =
       doc.error ??

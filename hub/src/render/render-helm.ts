@@ -36,6 +36,8 @@ export type HelmRender = {
   scratchDir: string;
   timeoutMs: number;
   maxOutputBytes: number;
+  /** Objects the output may hold; more is a `limit` problem. */
+  maxObjects: number;
 };
 
 const MISSING_DEPENDENCY =
@@ -77,7 +79,7 @@ export async function renderHelm(render: HelmRender): Promise<KubeObject[]> {
     }
     throw error;
   }
-  return decodeToolOutput(output, `helm template ${render.appPath || "."}`);
+  return decodeToolOutput(output, `helm template ${render.appPath || "."}`, render.maxObjects);
 }
 
 async function buildTemplateArgs(render: HelmRender): Promise<string[]> {

@@ -22,6 +22,8 @@ export type KustomizeRender = {
   toolEnv: Record<string, string>;
   timeoutMs: number;
   maxOutputBytes: number;
+  /** Objects the output may hold; more is a `limit` problem. */
+  maxObjects: number;
 };
 
 type KustomizeEdit = { name: string; args: (options: KustomizeOptions, env: AppEnv) => string[] | undefined };
@@ -125,7 +127,7 @@ export async function renderKustomize(render: KustomizeRender): Promise<KubeObje
     ["build", render.appDir],
     render.repoDir,
   );
-  return decodeToolOutput(output, `kustomize build ${where}`);
+  return decodeToolOutput(output, `kustomize build ${where}`, render.maxObjects);
 }
 
 function runKustomize(render: KustomizeRender, label: string, args: string[], cwd: string): Promise<string> {

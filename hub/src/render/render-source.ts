@@ -1,5 +1,6 @@
 import { mkdir, mkdtemp, readdir, realpath, rm } from "node:fs/promises";
 import { join, resolve } from "node:path";
+import { DEFAULT_MAX_RENDER_OBJECTS } from "./decode-manifests.js";
 import { detectTool, type RenderToolName } from "./detect-tool.js";
 import { type AppEnv, createAppEnv } from "./expand-app-env.js";
 import { findKustomizeInputs } from "./find-kustomize-inputs.js";
@@ -27,6 +28,11 @@ export type RenderTools = {
   timeoutMs: number;
   /** Cap on a tool's stdout and on the manifest bytes a directory app reads. Default 64 MiB. */
   maxOutputBytes: number;
+  /**
+   * Objects one render may produce; more is a `limit` problem, raised while decoding so the
+   * rest is never parsed. Default 10,000 (DEFAULT_MAX_RENDER_OBJECTS), the resolver's per-app limit.
+   */
+  maxObjects: number;
   /** Throw-away directories are made under it (created if missing) and removed after each render. */
   workDir: string;
   /**
@@ -40,7 +46,12 @@ export type RenderTools = {
 export function createRenderTools(
   tools: Pick<RenderTools, "kustomizePath" | "helmPath" | "workDir"> & Partial<RenderTools>,
 ): RenderTools {
-  return { timeoutMs: DEFAULT_RENDER_TIMEOUT_MS, maxOutputBytes: DEFAULT_MAX_RENDER_OUTPUT_BYTES, ...tools };
+  return {
+    timeoutMs: DEFAULT_RENDER_TIMEOUT_MS,
+    maxOutputBytes: DEFAULT_MAX_RENDER_OUTPUT_BYTES,
+    maxObjects: DEFAULT_MAX_RENDER_OBJECTS,
+    ...tools,
+  };
 }
 
 /** A repository materialised at one commit (from ../source), read-only to render. */
@@ -163,7 +174,7 @@ async function renderOrThrow(
   }
 }
 
-/** An app path that holds (or passes through) an unsafe link, or holds an oversized file. */
+/** A path (the app's, a kustomize input's) holding or passing through an unsafe link, or holding an oversized file. */
 function checkListedEntries(checkout: Checkout, appPath: string): void {
   for (const link of checkout.unsafeLinks.map(normalizeRepoPath)) {
     if (isUnder(appPath, link) || isUnder(link, appPath)) {
@@ -187,6 +198,7 @@ async function renderDirectoryApp(app: AppRender): Promise<KubeObject[]> {
     appPath: app.appPath,
     options: app.source.directory ?? {},
     maxTotalBytes: app.tools.maxOutputBytes,
+    maxObjects: app.tools.maxObjects,
   });
 }
 
@@ -235,6 +247,9 @@ async function renderKustomizeApp(app: AppRender): Promise<KubeObject[]> {
     }
   }
   const inputs = await findKustomizeInputs(app.input.checkout.dir, app.appDir, options.components ?? []);
+  // A base elsewhere in the repository may hold a link the checkout left out: name it, rather
+  // than let kustomize report a missing file.
+  for (const input of inputs) checkListedEntries(app.input.checkout, normalizeRepoPath(input));
   return withStagedRepo(app, inputs, async (staged) => {
     const extra: Record<string, string> = {};
     for (const [name, value] of Object.entries(app.appEnv)) if (value !== "") extra[name] = value;
@@ -248,6 +263,7 @@ async function renderKustomizeApp(app: AppRender): Promise<KubeObject[]> {
       toolEnv: await createToolEnv(staged.scratchDir, extra),
       timeoutMs: app.tools.timeoutMs,
       maxOutputBytes: app.tools.maxOutputBytes,
+      maxObjects: app.tools.maxObjects,
     });
   });
 }
@@ -273,6 +289,7 @@ async function renderHelmApp(app: AppRender): Promise<KubeObject[]> {
       scratchDir: staged.scratchDir,
       timeoutMs: app.tools.timeoutMs,
       maxOutputBytes: app.tools.maxOutputBytes,
+      maxObjects: app.tools.maxObjects,
     }),
   );
 }

@@ -76,3 +76,148 @@ export type DirectoryOptions = {
   };
   disableExtensionFilter?: boolean;
 };
+
+/** How one field of a source is written, for checkSourceOptions. */
+type FieldRule =
+  | "string"
+  | "requiredString"
+  | "bool"
+  | "strings"
+  | "map"
+  | "stringMap"
+  | "intOrString"
+  | "requiredIntOrString"
+  | Record<string, FieldRule>[];
+
+const HELM_RULES: Record<string, FieldRule> = {
+  releaseName: "string",
+  namespace: "string",
+  valueFiles: "strings",
+  values: "string",
+  valuesObject: "map",
+  parameters: [{ name: "requiredString", value: "string", forceString: "bool" }],
+  fileParameters: [{ name: "requiredString", path: "requiredString" }],
+  ignoreMissingValueFiles: "bool",
+  skipCrds: "bool",
+  skipTests: "bool",
+  skipSchemaValidation: "bool",
+  kubeVersion: "string",
+  apiVersions: "strings",
+  passCredentials: "bool",
+  version: "string",
+};
+
+const KUSTOMIZE_RULES: Record<string, FieldRule> = {
+  namePrefix: "string",
+  nameSuffix: "string",
+  images: "strings",
+  commonLabels: "stringMap",
+  commonAnnotations: "stringMap",
+  forceCommonLabels: "bool",
+  forceCommonAnnotations: "bool",
+  commonAnnotationsEnvsubst: "bool",
+  labelWithoutSelector: "bool",
+  labelIncludeTemplates: "bool",
+  namespace: "string",
+  replicas: [{ name: "requiredString", count: "requiredIntOrString" }],
+  patches: [{ path: "string", patch: "string", target: "map", options: "map" }],
+  components: "strings",
+  ignoreMissingComponents: "bool",
+  version: "string",
+  kubeVersion: "string",
+  apiVersions: "strings",
+};
+
+const DIRECTORY_RULES: Record<string, FieldRule> = {
+  recurse: "bool",
+  include: "string",
+  exclude: "string",
+  jsonnet: "map",
+  disableExtensionFilter: "bool",
+};
+
+const SOURCE_RULES: Record<string, FieldRule> = {
+  path: "string",
+  targetRevision: "string",
+  chart: "string",
+  ref: "string",
+  name: "string",
+  plugin: "map",
+};
+
+const BLOCK_RULES: Record<string, Record<string, FieldRule>> = {
+  helm: HELM_RULES,
+  kustomize: KUSTOMIZE_RULES,
+  directory: DIRECTORY_RULES,
+};
+
+/**
+ * Why the fields of a source (as written in an Application, after `.argocd-source*.yaml`
+ * overrides) do not have the types Argo CD's Application schema gives them, or undefined:
+ * "helm.valueFiles must be a list of strings". The API server would refuse such an Application
+ * before Argo CD saw it. Null counts as unset, as in Go; unknown fields are left alone.
+ */
+export function checkSourceOptions(source: unknown): string | undefined {
+  if (!isMapping(source)) return "the source must be a mapping";
+  const problem = checkFields(source, SOURCE_RULES, "");
+  if (problem) return problem;
+  for (const [block, rules] of Object.entries(BLOCK_RULES)) {
+    const value = source[block];
+    if (value === undefined || value === null) continue;
+    if (!isMapping(value)) return `${block} must be a mapping`;
+    const found = checkFields(value, rules, `${block}.`);
+    if (found) return found;
+  }
+  return undefined;
+}
+
+function checkFields(value: Record<string, unknown>, rules: Record<string, FieldRule>, prefix: string) {
+  for (const [field, rule] of Object.entries(rules)) {
+    const problem = checkField(value[field], rule);
+    if (problem) return `${prefix}${field}${problem.startsWith("[") ? "" : " "}${problem}`;
+  }
+  return undefined;
+}
+
+/** Why `value` breaks `rule` ("must be a string"), or undefined; null and undefined pass unless required. */
+function checkField(value: unknown, rule: FieldRule): string | undefined {
+  if (value === undefined || value === null) {
+    return rule === "requiredString" || rule === "requiredIntOrString" ? "is required" : undefined;
+  }
+  if (Array.isArray(rule)) {
+    if (!Array.isArray(value)) return "must be a list";
+    const [itemRules = {}] = rule;
+    for (const [index, item] of value.entries()) {
+      if (!isMapping(item)) return `[${index}] must be a mapping`;
+      const problem = checkFields(item, itemRules, "");
+      if (problem) return `[${index}].${problem}`;
+    }
+    return undefined;
+  }
+  switch (rule) {
+    case "string":
+    case "requiredString":
+      return typeof value === "string" ? undefined : "must be a string";
+    case "bool":
+      return typeof value === "boolean" ? undefined : "must be true or false";
+    case "strings":
+      return Array.isArray(value) && value.every((item) => typeof item === "string")
+        ? undefined
+        : "must be a list of strings";
+    case "map":
+      return isMapping(value) ? undefined : "must be a mapping";
+    case "stringMap":
+      return isMapping(value) && Object.values(value).every((item) => typeof item === "string")
+        ? undefined
+        : "must be a mapping of strings";
+    case "intOrString":
+    case "requiredIntOrString":
+      return typeof value === "string" || Number.isInteger(value)
+        ? undefined
+        : "must be an integer or a string";
+  }
+}
+
+function isMapping(value: unknown): value is Record<string, unknown> {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
+}

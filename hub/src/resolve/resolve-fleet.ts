@@ -6,7 +6,7 @@ import { needsCommitKey, needsRootKey } from "../render/render-cache.js";
 import type { RenderInput, RenderOutcome } from "../render/render-source.js";
 import { normalizeRepoPath } from "../render/repo-path.js";
 import type { ApplicationSource } from "../render/source-spec.js";
-import { type Checkout, type GitSource, normalizeRepoUrl } from "../source/git-source.js";
+import { type Checkout, type GitSource, normalizeRepoUrl, SourceError } from "../source/git-source.js";
 import { generateApplications } from "./applicationset/generate-applications.js";
 import { digestOf, sha256Digest, toCanonicalJson } from "./canonical-json.js";
 import type { Cluster } from "./cluster.js";
@@ -199,6 +199,11 @@ export async function resolveFleet(root: FleetRoot, deps: ResolveDeps): Promise<
       const admission = admitApp(name, pending.chain, seen, depth, limits);
       if (admission) {
         problems.push({ app: name || `(unnamed child of ${parent})`, ...admission });
+        if (admission.kind === "limit") {
+          // Still declared in Git: a node in state "problem" keeps what it had (never pruned).
+          seen.set(name, parent ?? "");
+          apps.push({ name, ...(parent ? { parent } : {}), children: [], state: "problem" });
+        }
         continue;
       }
       seen.set(name, parent ?? "");
@@ -257,7 +262,7 @@ async function resolveRootCommit(
 ): Promise<string | undefined> {
   const spec = rootApp.spec as ApplicationSpec | undefined;
   const source = spec?.sources?.[0] ?? spec?.source;
-  if (!source?.repoURL || !isAllowed(walk, source.repoURL)) return undefined;
+  if (typeof source?.repoURL !== "string" || !isAllowed(walk, source.repoURL)) return undefined;
   try {
     const commit = await resolveRevision(walk, source.repoURL, source.targetRevision);
     if (follow) {
@@ -367,8 +372,17 @@ async function resolveApp(pending: PendingApp, walk: Walk, isRoot: boolean): Pro
     const problems: Problem[] = [];
     const childApps: KubeObject[] = [];
     for (const child of children) {
-      if (child.kind === "Application") childApps.push(child);
-      else problems.push(...(await expandApplicationSet(child, walk, childApps)));
+      if (child.kind === "Application") {
+        childApps.push(child);
+        continue;
+      }
+      // A failed ApplicationSet leaves the apps it generated unknown, not deleted: this app (the
+      // ApplicationSet is no app of its own) carries the problem and the "problem" state that
+      // keeps their earlier targets, so a broken template never prunes them.
+      const failures = await expandApplicationSet(child, walk, childApps);
+      if (failures.length > 0) node.state = "problem";
+      for (const failure of failures)
+        problems.push({ ...failure, app: name, message: `${subject(child)}: ${failure.message}` });
     }
     node.children = childApps.map((c) => c.metadata.name ?? "").sort(compareStrings);
     const result: AppResult = {
@@ -392,23 +406,48 @@ async function resolveApp(pending: PendingApp, walk: Walk, isRoot: boolean): Pro
     return result;
   } catch (error) {
     if (error instanceof AppProblem) return fail(error.kind, error.message);
-    throw error;
+    // Whatever else one app's content provokes stays that app's problem: it never fails the fleet.
+    const message = error instanceof Error ? error.message : String(error);
+    return fail(error instanceof SourceError ? "source" : "invalid", `${subject(app)}: ${message}`);
   }
 }
 
+/** Fields of a source and of the destination that are read as strings. */
+const SOURCE_STRING_FIELDS = ["path", "targetRevision", "chart", "ref"] as const;
+const DESTINATION_STRING_FIELDS = ["name", "server", "namespace"] as const;
+
 function readSpec(app: KubeObject): ApplicationSpec {
   const spec = app.spec;
-  if (!spec || typeof spec !== "object") throw new AppProblem("invalid", `${subject(app)}: spec is missing`);
+  const fail = (message: string) => new AppProblem("invalid", `${subject(app)}: ${message}`);
+  if (!isRecord(spec)) throw fail("spec is missing");
   const typed = spec as ApplicationSpec;
-  if (!typed.sources?.length && !typed.source) {
-    throw new AppProblem("invalid", `${subject(app)}: spec.source or spec.sources is required`);
-  }
-  for (const source of typed.sources?.length ? typed.sources : [typed.source]) {
-    if (!source || typeof source.repoURL !== "string" || source.repoURL === "") {
-      throw new AppProblem("invalid", `${subject(app)}: every source needs a repoURL`);
+  if (typed.sources != null && !Array.isArray(typed.sources)) throw fail("spec.sources must be a list");
+  if (!typed.sources?.length && !typed.source) throw fail("spec.source or spec.sources is required");
+  const declared = typed.sources?.length ? typed.sources : [typed.source];
+  for (const [index, source] of declared.entries()) {
+    const where = typed.sources?.length ? `spec.sources[${index}]` : "spec.source";
+    if (!isRecord(source) || typeof source.repoURL !== "string" || source.repoURL === "") {
+      throw fail("every source needs a repoURL");
+    }
+    for (const field of SOURCE_STRING_FIELDS) {
+      if (source[field] != null && typeof source[field] !== "string")
+        throw fail(`${where}.${field} must be a string`);
     }
   }
+  if (typed.destination != null) {
+    if (!isRecord(typed.destination)) throw fail("spec.destination must be a mapping");
+    for (const field of DESTINATION_STRING_FIELDS) {
+      const value = typed.destination[field];
+      if (value != null && typeof value !== "string")
+        throw fail(`spec.destination.${field} must be a string`);
+    }
+  }
+  if (typed.project != null && typeof typed.project !== "string") throw fail("spec.project must be a string");
   return typed;
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
 }
 
 /**

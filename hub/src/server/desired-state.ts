@@ -10,6 +10,7 @@ import type { Bus } from "../bus/bus.js";
 import { sha256Digest, toCanonicalJson } from "../resolve/canonical-json.js";
 import type { Cluster as ResolveCluster } from "../resolve/cluster.js";
 import type { FleetResolution, Target as ResolvedTarget, SyncPolicySpec } from "../resolve/resolve-fleet.js";
+import { redactRepoUrl } from "../source/normalize-repo-url.js";
 import type { Cluster, Source, Store, TargetInput } from "../store/store.js";
 import type { AppSummary, Logger, ProblemRecord } from "./hub-runtime.js";
 import { describeError } from "./log.js";
@@ -339,7 +340,7 @@ function toIgnoreDifference(entry: unknown): Record<string, unknown> {
   };
 }
 
-/** A source that could not be read, for logs and the source's status. */
+/** A source that could not be read, for logs and the source's status; the URL without its credentials. */
 export function describeSourceFailure(source: Source, error: unknown): string {
-  return `source ${source.id} (${source.repoUrl} ${source.path || "."} @ ${source.targetRevision}): ${describeError(error)}`;
+  return `source ${source.id} (${redactRepoUrl(source.repoUrl)} ${source.path || "."} @ ${source.targetRevision}): ${describeError(error)}`;
 }

@@ -12,6 +12,7 @@ import { createRenderCache, type RenderCache, renderSourceCached } from "../rend
 import { createRenderTools, type RenderTools } from "../render/render-source.js";
 import { resolveFleet } from "../resolve/resolve-fleet.js";
 import { type GitSource, openGitSource } from "../source/git-source.js";
+import { redactRepoUrl } from "../source/normalize-repo-url.js";
 import type { Source, Store } from "../store/store.js";
 import {
   applyResolutions,
@@ -160,7 +161,7 @@ export function startResolverLoop(deps: Deps): ResolverLoop {
       if (sourceUrls.has(repository.url)) continue;
       await fetchRepo(gitSource, repository.url).catch((error: unknown) => {
         log("warn", "repository fetch failed; its apps use the last fetched commits", {
-          repository: repository.url,
+          repository: redactRepoUrl(repository.url),
           error,
         });
       });
@@ -171,7 +172,7 @@ export function startResolverLoop(deps: Deps): ResolverLoop {
         outcomes.push({
           source,
           ok: false,
-          error: `source ${source.id}: ${source.repoUrl} is a local path; only http(s) repositories are allowed (set allowLocalRepositories for tests and demos)`,
+          error: `source ${source.id}: ${redactRepoUrl(source.repoUrl)} is a local path; only http(s) repositories are allowed (set allowLocalRepositories for tests and demos)`,
         });
         continue;
       }

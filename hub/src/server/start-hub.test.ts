@@ -100,3 +100,22 @@ describe("startHub: /metrics", () => {
     assert.match(allowed.body, /^flotilla_hub_connected_agents 0$/m);
   });
 });
+
+describe("startHub: /readyz", () => {
+  it("answers 503 naming the store while the store does not answer", { timeout }, async (t) => {
+    const hub = await useHub(t);
+    const ready = await get(hub, "/readyz");
+    assert.equal(ready.status, 200, ready.body);
+    // The store going away under the hub, as a stopped database does.
+    await hub.runtime.store.close();
+    const deadline = Date.now() + 15_000;
+    let answer = await get(hub, "/readyz");
+    while (answer.status === 200) {
+      assert.ok(Date.now() < deadline, "readyz still 200 15 s after the store went away");
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      answer = await get(hub, "/readyz");
+    }
+    assert.equal(answer.status, 503);
+    assert.deepEqual(JSON.parse(answer.body), { status: "store unavailable" });
+  });
+});

@@ -24,6 +24,7 @@ import { createDashboardHandler } from "../dashboard/serve-dashboard.js";
 import { createFleetIndex } from "../fleet/fleet-index.js";
 import { createHubMetrics, metricsHandler } from "../metrics/hub-metrics.js";
 import { startNotifier } from "../notify/notifier.js";
+import { redactRepoUrl } from "../source/normalize-repo-url.js";
 import { openStore } from "../store/open-store.js";
 import type { Store } from "../store/store.js";
 import { startFleetSync } from "./fleet-sync.js";
@@ -32,6 +33,7 @@ import type { AppSummary, HubRuntime, Logger, ProblemRecord, SourceStatus } from
 import { type Listener, listenGrpc, listenTls, splitHostPort } from "./listen.js";
 import { createLogger } from "./log.js";
 import { startResolverLoop } from "./resolver-loop.js";
+import { watchStore } from "./watch-store.js";
 import { createWebhookHandler } from "./webhooks.js";
 
 export const ADMIN_TOKEN_FILE = "admin.token";
@@ -79,6 +81,8 @@ export async function startHub(config: HubConfig, options: StartHubOptions = {})
   };
   try {
     progress(config.databaseUrl ? "store: PostgreSQL" : `store: PGlite in ${join(config.dataDir, "db")}`);
+    const storeWatch = watchStore({ store, log });
+    closers.push(async () => storeWatch.stop());
     const bus = config.natsUrl
       ? await connectNatsBus({ url: config.natsUrl, replica: config.replica })
       : createLocalBus();
@@ -184,8 +188,12 @@ export async function startHub(config: HubConfig, options: StartHubOptions = {})
       }
       if (path === "/healthz") return sendJson(res, 200, { status: "ok" });
       if (path === "/metrics") return serveMetrics(req, res);
-      if (path === "/readyz")
-        return sendJson(res, ready ? 200 : 503, { status: ready ? "ready" : "starting" });
+      if (path === "/readyz") {
+        if (!ready) return sendJson(res, 503, { status: "starting" });
+        // A hub without its store can neither deliver nor answer: out of the Service until it is back.
+        if (!storeWatch.available()) return sendJson(res, 503, { status: "store unavailable" });
+        return sendJson(res, 200, { status: "ready" });
+      }
       if (path.startsWith("/webhooks/")) return webhooks(req, res);
       if (await dashboard(req, res)) return;
       if (await api(req, res)) return;
@@ -289,7 +297,10 @@ async function addConfiguredSources(store: Store, config: HubConfig, log: Logger
       webhookSecret: source.webhookSecret ?? null,
     });
     if (result.ok)
-      log("info", "source added from the config file", { source: source.name, repo: source.repoUrl });
+      log("info", "source added from the config file", {
+        source: source.name,
+        repo: redactRepoUrl(source.repoUrl),
+      });
   }
 }
 

@@ -62,8 +62,9 @@ export function createRepoLocator(config: Pick<SourceConfig, "repos" | "rewrites
 function rewriteUrl(rewrite: Rewrite, url: string, rest: string): string | undefined {
   if (rest === "") return rewrite.to;
   const segments = rest.slice(1).split("/").map(decodeSegment);
-  // The rest comes from the caller: it must not climb out of the rewrite's target.
-  if (segments.some((s) => s === undefined || s === "" || s === "." || s === ".." || /[\\\0]/.test(s))) {
+  // The rest comes from the caller: it must not climb out of the rewrite's target, also not
+  // with an encoded separator (`..%2F..%2Fetc` decodes to one segment holding `../../etc`).
+  if (segments.some((s) => s === undefined || s === "" || s === "." || s === ".." || /[/\\\0]/.test(s))) {
     return undefined;
   }
   const localRoot = findLocalRepoPath(rewrite.to);

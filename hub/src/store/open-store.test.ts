@@ -40,6 +40,15 @@ describe("openStore (pglite)", () => {
     }
   });
 
+  it("answers a ping while open and not once closed", async () => {
+    const dataDir = join(root, "ping");
+    await cp(await migratedTemplate(), dataDir, { recursive: true });
+    const store = await openStore({ kind: "pglite", dataDir });
+    assert.equal(await store.ping(), true);
+    await store.close();
+    assert.equal(await store.ping(), false);
+  });
+
   it("has a migration for every change to the schema", async () => {
     const journal = JSON.parse(
       await readFile(new URL("../../drizzle/meta/_journal.json", import.meta.url), "utf8"),

@@ -837,6 +837,22 @@ function createStore(db: Db, now: () => Date, close: () => Promise<void>): Store
       },
     },
 
+    async ping(timeoutMs = 2_000) {
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const tooSlow = new Promise<false>((resolve) => {
+        timer = setTimeout(() => resolve(false), timeoutMs);
+      });
+      try {
+        const answered = db.execute(sql`select 1`).then(
+          () => true,
+          () => false,
+        );
+        return await Promise.race([answered, tooSlow]);
+      } finally {
+        clearTimeout(timer);
+      }
+    },
+
     close,
   };
 }

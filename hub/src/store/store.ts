@@ -397,6 +397,11 @@ export type Store = {
     release(name: string, holder: string): Promise<void>;
     get(name: string): Promise<Lease | undefined>;
   };
+  /**
+   * True when the database answers a trivial query within `timeoutMs` (default 2 000); false
+   * when it is unreachable, failing or too slow, or the store is closed. Never throws.
+   */
+  ping(timeoutMs?: number): Promise<boolean>;
   /** Closes the database (PGlite) or the connection pool (PostgreSQL). */
   close(): Promise<void>;
 };

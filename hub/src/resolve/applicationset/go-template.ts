@@ -97,6 +97,13 @@ function withBuiltins(functions: FunctionTable): FunctionTable {
 
 // ---- Execution ----
 
+/**
+ * Lists (template bodies, if/with/range branches) nested at once while executing, counting every
+ * {{template}} call: each template may nest MAX_TEMPLATE_NESTING levels and call 100 deep, which
+ * would overflow the stack long before.
+ */
+const MAX_EXECUTION_NESTING = 400;
+
 const MISSING = Symbol("missing");
 type Final = GoValue | typeof MISSING;
 
@@ -120,6 +127,8 @@ class Executor {
   private steps = 0;
   private rangeIterations = 0;
   private depth = 0;
+  /** Lists being walked, across template calls: bounded so that recursion cannot overflow the stack. */
+  private nesting = 0;
   /** The node being evaluated, for the location and context of an error. */
   private node: ArgNode | CommandNode | Node | undefined;
   private readonly limits: TemplateLimits;
@@ -205,7 +214,15 @@ class Executor {
         return;
       }
       case "list":
-        for (const child of node.nodes) this.walk(dot, child);
+        if (this.nesting >= MAX_EXECUTION_NESTING) {
+          this.fail(`nesting exceeded ${MAX_EXECUTION_NESTING} levels across template calls`, "limit");
+        }
+        this.nesting++;
+        try {
+          for (const child of node.nodes) this.walk(dot, child);
+        } finally {
+          this.nesting--;
+        }
         return;
       case "if":
       case "with": {

@@ -2,7 +2,8 @@
 // `yes` and `0777`, first document only) converted through JSON, so every number becomes a float64
 // and every map key a string.
 
-import { parseAllDocuments, stringify, type Tags } from "yaml";
+import { Composer, LineCounter, Parser, stringify, type Tags } from "yaml";
+import { checkYamlDepth, findCollectionKey } from "../../render/decode-manifests.js";
 import { compareGoStrings, type GoMap, type GoValue, isGoMap, putKey } from "./go-value.js";
 
 /** Aliases one document may expand; a larger count is an alias bomb and fails. */
@@ -16,19 +17,33 @@ function dropTimeTags(tags: Tags): Tags {
   });
 }
 
-/** sigs.k8s.io/yaml.Unmarshal into interface{}: the first document, as JSON would decode it. */
+/**
+ * sigs.k8s.io/yaml.Unmarshal into interface{}: the first document, as JSON would decode it.
+ * Throws "yaml: <cause>" for a syntax error, a collection as a map key (Go refuses one too) or
+ * nesting beyond decode-manifests' MAX_YAML_DEPTH.
+ */
 export function parseYamlLikeGo(text: string): GoValue {
-  const [doc] = parseAllDocuments(text, {
-    version: "1.1",
-    customTags: dropTimeTags,
-    uniqueKeys: false,
-    merge: true,
-  });
-  if (!doc) return null;
-  if ("errors" in doc && doc.errors.length > 0) {
-    throw new Error(`yaml: ${doc.errors[0]?.message.split("\n")[0]}`);
+  const lines = new LineCounter();
+  const composer = new Composer({ version: "1.1", customTags: dropTimeTags, uniqueKeys: false, merge: true });
+  const tokens = checkYamlDepth(new Parser(lines.addNewLine).parse(text), "yaml", lines);
+  const first = composer.compose(tokens).next();
+  if (first.done) return null;
+  const doc = first.value;
+  const error = doc.errors[0] ?? findCollectionKey(doc);
+  if (error !== undefined) {
+    const at = error.pos[0] >= 0 ? lines.linePos(error.pos[0]) : undefined;
+    throw new Error(
+      `yaml: ${error.message.split("\n")[0]}${at ? ` at line ${at.line}, column ${at.col}` : ""}`,
+    );
   }
-  return convertToGoValue(doc.toJS({ maxAliasCount: MAX_ALIAS_COUNT }));
+  let value: unknown;
+  try {
+    value = doc.toJS({ maxAliasCount: MAX_ALIAS_COUNT });
+  } catch (cause) {
+    // An alias bomb or an alias of an anchor that was never set.
+    throw new Error(`yaml: ${cause instanceof Error ? cause.message : String(cause)}`, { cause });
+  }
+  return convertToGoValue(value);
 }
 
 function convertToGoValue(value: unknown): GoValue {

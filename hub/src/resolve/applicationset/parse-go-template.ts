@@ -380,10 +380,18 @@ export function describeNode(node: ArgNode | CommandNode | Node): string {
   }
 }
 
+/**
+ * Control structures and parenthesized pipelines one template may nest. Parser and executor
+ * recurse per level and would overflow the stack near 1,700 levels (Go allows 10,000
+ * parentheses on its growable stacks); ApplicationSet templates nest a handful.
+ */
+export const MAX_TEMPLATE_NESTING = 100;
+
 class Parser {
   private index = 0;
   private vars: string[] = ["$"];
   private rangeDepth = 0;
+  private nesting = 0;
   readonly defined = new Map<string, ListNode>();
 
   constructor(
@@ -476,12 +484,22 @@ class Parser {
 
   private itemList(): [ListNode, Marker] {
     const list: ListNode = { kind: "list", pos: this.peekNonSpace().pos, nodes: [] };
+    this.enter(list.pos);
     while (this.peekNonSpace().type !== "eof") {
       const node = this.textOrAction();
-      if (node.kind === "end" || node.kind === "else") return [list, node as Marker];
+      if (node.kind === "end" || node.kind === "else") {
+        this.nesting--;
+        return [list, node as Marker];
+      }
       list.nodes.push(node as Node);
     }
     this.fail(this.peek().pos, "unexpected EOF");
+  }
+
+  /** One level deeper; fails past MAX_TEMPLATE_NESTING (the caller steps back out). */
+  private enter(pos: number): void {
+    if (++this.nesting > MAX_TEMPLATE_NESTING)
+      this.fail(pos, `max nesting depth of ${MAX_TEMPLATE_NESTING} exceeded`);
   }
 
   private textOrAction(): Node | Marker {
@@ -716,8 +734,12 @@ class Parser {
       case "charConstant":
       case "number":
         return this.number(token);
-      case "leftParen":
-        return this.pipeline("parenthesized pipeline", "rightParen");
+      case "leftParen": {
+        this.enter(token.pos);
+        const pipe = this.pipeline("parenthesized pipeline", "rightParen");
+        this.nesting--;
+        return pipe;
+      }
       case "string":
       case "rawString":
         return { kind: "string", pos: token.pos, quoted: token.value, text: this.unquote(token) };
