@@ -82,7 +82,7 @@ export function renderReport(scenarios, { generatedBy }) {
   for (const area of areas) {
     const of = scenarios.filter((s) => s.area === area);
     lines.push(
-      `| [${area}](#${area.replaceAll(" ", "-")}) | ${of.length} | ${of.filter((s) => s.passed).length} | ${of.filter((s) => !s.passed && !s.skipped).length} | ${of.filter((s) => s.skipped).length} |`,
+      `| [${area}](#${area.toLowerCase().replaceAll(" ", "-")}) | ${of.length} | ${of.filter((s) => s.passed).length} | ${of.filter((s) => !s.passed && !s.skipped).length} | ${of.filter((s) => s.skipped).length} |`,
     );
   }
   lines.push(
@@ -146,6 +146,8 @@ function main(argv) {
     const scenarios = readScenarios(dir);
     const out = join(root, "docs", "reliability.md");
     writeFileSync(out, renderReport(scenarios, { generatedBy: "pnpm reliability" }));
+    // Committed Markdown is Biome-formatted (aligned tables); `pnpm lint` checks it.
+    spawnSync(join(root, "node_modules", ".bin", "biome"), ["format", "--write", out], { stdio: "inherit" });
     return Math.max(status, summarize(scenarios, out));
   } finally {
     rmSync(dir, { recursive: true, force: true });
