@@ -381,6 +381,11 @@ async function runStream(
         },
       });
     if (message === undefined) return ack(false, "upsert without an app");
+    const refused = refuseChange(message.name, seq);
+    if (refused !== undefined) {
+      log("warn", "desired app rejected", { app: message.name, seq: String(seq), error: refused });
+      return ack(false, refused);
+    }
     const heldSeq = session.seqs.get(message.name);
     if (heldSeq !== undefined && seq <= heldSeq) return ack(true); // a resend: already applied
     const objects = await objectsOf(message);
@@ -397,6 +402,12 @@ async function runStream(
   }
 
   async function receiveRemoval({ seq, app, prune }: DesiredAppRemoval): Promise<void> {
+    const refused = refuseChange(app, seq);
+    if (refused !== undefined) {
+      log("warn", "removal rejected", { app, seq: String(seq), error: refused });
+      await send({ body: { case: "ack", value: { seq, app, digest: "", accepted: false, error: refused } } });
+      return;
+    }
     const heldSeq = session.seqs.get(app);
     if (heldSeq === undefined || seq > heldSeq) {
       await sink.remove(app, { seq, prune });
@@ -502,7 +513,10 @@ async function runStream(
       announce(resume.latestSeq);
       backlogLeft = resume.backlog;
       if (backlogLeft === 0) reportCaughtUp();
-      startHeartbeat(welcome.heartbeatIntervalMs || (options.heartbeatIntervalMs ?? 30_000));
+      // Timers wait at most 2^31 - 1 ms; a longer interval would fire every millisecond.
+      startHeartbeat(
+        Math.min(welcome.heartbeatIntervalMs || (options.heartbeatIntervalMs ?? 30_000), MAX_TIMER_MS),
+      );
       // The hub may have missed reports while the agent was away: send every app's latest.
       for (const status of sink.statuses()) session.reporter.add({ app: status.name, status });
       session.reporter.attach((report) => stream.send(report));
@@ -541,6 +555,13 @@ async function runStream(
       }
       case "credentialRotation": {
         const credential = body.value.credential;
+        if (!CREDENTIAL.test(credential)) {
+          // Saved, it would lock the agent out: no request could carry it, or the hub would not know it.
+          log("warn", "credential rotation ignored: the new credential is empty or not printable ASCII", {
+            cluster: options.identity.clusterName,
+          });
+          return;
+        }
         enqueue(async () => {
           await sink.saveCredential(credential);
           session.credential = credential;
@@ -660,6 +681,24 @@ function createStatusReporter(
       clearTimeout(deadline);
     },
   };
+}
+
+/** The longest delay setTimeout and setInterval keep; a longer one fires at once. */
+const MAX_TIMER_MS = 2_147_483_647;
+
+/** A credential as an authorization header carries it: printable ASCII, no spaces (the hub's are `flc_<id>.<secret>`). */
+const CREDENTIAL = /^[\x21-\x7e]+$/;
+
+/**
+ * Why the agent refuses a change of `app` with `seq`, or undefined. The state store keeps apps
+ * in objects keyed by name, where "__proto__" would replace the prototype, and seqs as JSON
+ * numbers, exact only up to 2^53 - 1 (a hub would need that many changes to one cluster).
+ */
+function refuseChange(app: string, seq: bigint): string | undefined {
+  if (app === "" || app === "__proto__")
+    return `app name ${JSON.stringify(app)} cannot be held by this agent`;
+  if (seq > BigInt(Number.MAX_SAFE_INTEGER)) return `seq ${seq} is beyond what this agent stores (2^53 - 1)`;
+  return undefined;
 }
 
 function sleep(ms: number, signal: AbortSignal): Promise<void> {

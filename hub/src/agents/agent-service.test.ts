@@ -367,6 +367,35 @@ describe("AgentService.Connect", () => {
     assert.equal(welcome.body.case === "welcome" ? welcome.body.value.resume?.backlog : -1, 0);
   });
 
+  it("records as acknowledged what the Hello says the agent already holds, when its ack was lost", {
+    timeout,
+  }, async (t) => {
+    const cluster = await registerCluster();
+    await putBundle("b-lost", "[]");
+    await store.targets.apply(cluster.id, [
+      target("web", "d-lost", "b-lost"),
+      target("gone", "d-gone", "b-lost"),
+    ]);
+    await store.targets.apply(cluster.id, [target("web", "d-lost", "b-lost")]);
+    const [web] = await store.targets.list(cluster.id);
+    assert.ok(web);
+    assert.deepEqual((await store.targets.listUnacked(cluster.id)).map((entry) => entry.app).sort(), [
+      "gone",
+      "web",
+    ]);
+
+    // The agent applied web and the removal of gone, but the hub died before storing the acks.
+    const stream = useStream(t, cluster.credential);
+    await stream.send(
+      hello(cluster.name, [{ app: "web", digest: "d-lost", seq: BigInt(web.seq), bundleDigest: "b-lost" }]),
+    );
+    const welcome = await stream.receive();
+    assert.equal(welcome.body.case === "welcome" ? welcome.body.value.resume?.backlog : -1, 0);
+    await waitFor("acks recorded", async () => (await store.targets.listUnacked(cluster.id)).length === 0);
+    const stored = await store.clusters.get(cluster.id);
+    assert.equal(stored?.ackedSeq, stored?.desiredSeq);
+  });
+
   it("measures delivery from upsert to ack and empties the queue once acknowledged", {
     timeout,
   }, async (t) => {

@@ -578,6 +578,21 @@ export function createAgentService(options: AgentServiceOptions): AgentServiceHa
       return app;
     }
 
+    /**
+     * The Hello says what the agent holds: a change it applied whose ack the hub never recorded
+     * (the hub died between the agent's ack and the write) is acknowledged now, as is a removal
+     * of an app the agent no longer holds. Without this the cluster's acked seq would stay behind.
+     */
+    async function recordHeldAsAcked(targets: readonly Target[]): Promise<void> {
+      const held = new Map(hello.held.map((entry) => [entry.app, entry]));
+      for (const target of targets) {
+        if (target.ackedSeq >= target.seq) continue;
+        const holds = held.get(target.app);
+        const done = target.removed ? !holds : holds?.digest === target.digest;
+        if (done) await store.targets.markAcked(clusterId, target.app, target.seq);
+      }
+    }
+
     async function pump(): Promise<void> {
       if (!live) return;
       for (let change = queue.take(); change; change = queue.take()) {
@@ -631,6 +646,7 @@ export function createAgentService(options: AgentServiceOptions): AgentServiceHa
               },
             },
           });
+          await recordHeldAsAcked(targets);
           for (const change of plan.backlog) await sendChange(change, byApp.get(change.app));
           live = true;
           await pump();

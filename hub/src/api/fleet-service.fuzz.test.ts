@@ -1,0 +1,230 @@
+// Fuzz tests of every FleetService method: random but well-typed requests built from the proto
+// schema (random, empty, unicode and NUL strings, extreme numbers, unknown enum values, missing
+// fields, forged page tokens) sent as an admin, a viewer, a viewer limited by a selector and a
+// caller without a token, against the test runtime (real PGlite store, bus and fleet index).
+// Every call must answer, or fail with a gRPC status other than INTERNAL and UNKNOWN, and leave
+// nothing in the hub's error log. fast-check prints the seed of a failing run.
+import * as assert from "node:assert/strict";
+import { before, describe, it } from "node:test";
+import { create, type DescField, type DescMessage, ScalarType } from "@bufbuild/protobuf";
+import { FleetService } from "@flotilla/proto/gen/flotilla/v1/fleet_pb";
+import { GrpcError, type HandlerContext } from "@flotilla/proto/grpc";
+import fc from "fast-check";
+import { createFleetService, type FleetServiceHandlers } from "./fleet-service.js";
+import { contextFor, useTestRuntime } from "./test-runtime.js";
+
+const timeout = 240_000;
+/** A call may take this long on a slow, shared machine before it counts as a hang. */
+const MAX_CALL_MS = 10_000;
+
+// ---- Random messages from a protobuf schema ----
+
+const hostileString = fc.oneof(
+  { arbitrary: fc.string({ maxLength: 16 }), weight: 4 },
+  fc.constantFrom(
+    "",
+    "\u0000",
+    "a\u0000b",
+    "__proto__",
+    "constructor",
+    "env=prod",
+    "env in (a,b),!x",
+    "https://git.example.com/x.git",
+    "file:///etc/passwd",
+    "1h",
+    "-5s",
+    "99999999999h",
+    "fuzz-a",
+    "🚀",
+  ),
+  fc.constant("x".repeat(5_000)),
+);
+
+function scalarArbitrary(type: ScalarType): fc.Arbitrary<unknown> {
+  switch (type) {
+    case ScalarType.STRING:
+      return hostileString;
+    case ScalarType.BOOL:
+      return fc.boolean();
+    case ScalarType.BYTES:
+      return fc.uint8Array({ maxLength: 32 });
+    case ScalarType.DOUBLE:
+    case ScalarType.FLOAT:
+      return fc.double();
+    case ScalarType.INT64:
+    case ScalarType.SINT64:
+    case ScalarType.SFIXED64:
+      return fc.oneof(
+        fc.bigInt({ min: -(2n ** 63n), max: 2n ** 63n - 1n }),
+        fc.constantFrom(0n, -1n, 2n ** 63n - 1n),
+      );
+    case ScalarType.UINT64:
+    case ScalarType.FIXED64:
+      return fc.oneof(fc.bigInt({ min: 0n, max: 2n ** 64n - 1n }), fc.constantFrom(0n, 2n ** 64n - 1n));
+    case ScalarType.UINT32:
+    case ScalarType.FIXED32:
+      return fc.oneof(fc.nat(), fc.constantFrom(0, 1, 4_294_967_295));
+    default:
+      return fc.oneof(fc.integer(), fc.constantFrom(0, -1, -2_147_483_648, 2_147_483_647));
+  }
+}
+
+function fieldArbitrary(field: DescField, depth: number): fc.Arbitrary<unknown> {
+  const enumValue = (values: readonly { number: number }[]) =>
+    fc.oneof(fc.constantFrom(...values.map((value) => value.number)), fc.integer({ min: -3, max: 50 }));
+  switch (field.fieldKind) {
+    case "scalar":
+      return scalarArbitrary(field.scalar);
+    case "enum":
+      return enumValue(field.enum.values);
+    case "message":
+      return messageArbitrary(field.message, depth + 1);
+    case "list":
+      return fc.array(
+        field.listKind === "scalar"
+          ? scalarArbitrary(field.scalar)
+          : field.listKind === "enum"
+            ? enumValue(field.enum.values)
+            : messageArbitrary(field.message, depth + 1),
+        { maxLength: depth > 2 ? 0 : 4 },
+      );
+    case "map":
+      return fc.dictionary(
+        fc.oneof(fc.string({ maxLength: 8 }), fc.constantFrom("env", "tier", "a/b", "", "\u0000")),
+        field.mapKind === "scalar"
+          ? scalarArbitrary(field.scalar)
+          : field.mapKind === "enum"
+            ? enumValue(field.enum.values)
+            : messageArbitrary(field.message, depth + 1),
+        { maxKeys: 4 },
+      );
+  }
+}
+
+/** Init objects for `schema`: every field may be missing, every value is of its wire type. */
+function messageArbitrary(schema: DescMessage, depth = 0): fc.Arbitrary<Record<string, unknown>> {
+  if (depth > 3) return fc.constant({});
+  const members: Record<string, fc.Arbitrary<unknown>> = {};
+  for (const member of schema.members) {
+    if (member.kind === "oneof") {
+      members[member.localName] = fc.oneof(
+        fc.constant(undefined),
+        ...member.fields.map((field) =>
+          fieldArbitrary(field, depth).map((value) => ({ case: field.localName, value })),
+        ),
+      );
+    } else members[member.localName] = fieldArbitrary(member, depth);
+  }
+  return fc.record(members, { requiredKeys: [] });
+}
+
+// ---- The service under test ----
+
+const hub = useTestRuntime();
+let service: FleetServiceHandlers;
+const callers: Record<string, string | undefined> = {};
+const clusterIds: string[] = [];
+
+before(async () => {
+  service = createFleetService(await hub.opened);
+  callers.admin = await hub.createApiToken("admin", { name: "fuzz-admin" });
+  callers.viewer = await hub.createApiToken("viewer", { name: "fuzz-viewer" });
+  callers["limited viewer"] = await hub.createApiToken("viewer", { name: "fuzz-prod", selector: "env=prod" });
+  callers["no token"] = undefined;
+  clusterIds.push(
+    (await hub.addCluster({ name: "fuzz-a", labels: { env: "prod" }, apps: [{ app: "web" }] })).id,
+  );
+  clusterIds.push(
+    (await hub.addCluster({ name: "fuzz-b", labels: { env: "dev" }, apps: [{ app: "web" }, { app: "api" }] }))
+      .id,
+  );
+});
+
+/**
+ * Calls `method` with `request` as `token`. A stream (WatchFleet sends only on changes) is read
+ * until its first message or for 200 ms after a status change is announced, then cancelled.
+ */
+async function call(
+  method: (typeof FleetService.methods)[number],
+  request: unknown,
+  token: string | undefined,
+) {
+  const controller = new AbortController();
+  const handler = (
+    service as unknown as Record<string, (input: unknown, context: HandlerContext) => unknown>
+  )[method.localName];
+  assert.ok(handler, `no handler for ${method.name}`);
+  const context = contextFor(token, controller.signal);
+  if (method.methodKind !== "server_streaming") return await handler(request, context);
+  const stream = handler(request, context) as AsyncGenerator<unknown>;
+  const first = stream.next();
+  const runtime = hub.runtime;
+  const timer = setTimeout(() => controller.abort(), 200);
+  try {
+    await runtime.bus.publish({
+      type: "status",
+      clusterId: clusterIds[0] ?? "",
+      app: "web",
+      digest: "",
+      sync: "Synced",
+      health: "Degraded",
+      observedAt: new Date().toISOString(),
+      revision: "r",
+      message: "fuzz",
+    });
+    return (await first).value;
+  } finally {
+    clearTimeout(timer);
+    controller.abort();
+    await stream.return?.(undefined);
+  }
+}
+
+describe("reliability: fuzz", () => {
+  for (const method of FleetService.methods) {
+    it(`random ${method.name} requests from an admin, a viewer and no token get an answer or a clear status, never INTERNAL`, {
+      timeout,
+    }, async (t) => {
+      const codes = new Map<string, number>();
+      let answered = 0;
+      const errorsBefore = hub.logs.filter((entry) => entry.level === "error").length;
+      await fc.assert(
+        fc.asyncProperty(
+          messageArbitrary(method.input),
+          fc.constantFrom(...Object.keys(callers)),
+          async (init, who) => {
+            const request = create(method.input, init as never);
+            const started = performance.now();
+            try {
+              await call(method, request, callers[who]);
+              answered += 1;
+            } catch (error) {
+              assert.ok(
+                error instanceof GrpcError,
+                `${method.name} threw a non-gRPC error: ${String(error)}`,
+              );
+              assert.ok(
+                error.code !== "INTERNAL" && error.code !== "UNKNOWN",
+                `${method.name} as ${who} broke: ${error.code}: ${error.details}`,
+              );
+              assert.notEqual(error.details, "");
+              // Malformed values are refused before the caller is looked up.
+              if (who === "no token")
+                assert.ok(["UNAUTHENTICATED", "INVALID_ARGUMENT"].includes(error.code), error.code);
+              codes.set(error.code, (codes.get(error.code) ?? 0) + 1);
+            }
+            const ms = performance.now() - started;
+            assert.ok(ms < MAX_CALL_MS, `${method.name} took ${Math.round(ms)} ms`);
+          },
+        ),
+        { numRuns: method.methodKind === "server_streaming" ? 40 : 60 },
+      );
+      const errors = hub.logs.filter((entry) => entry.level === "error").slice(errorsBefore);
+      assert.deepEqual(errors, [], "the hub logged a failure");
+      const refused = [...codes.entries()].map(([code, n]) => `${n} ${code}`).join(", ");
+      t.diagnostic(
+        `${answered + [...codes.values()].reduce((a, b) => a + b, 0)} random ${method.name} requests as admin, viewer, limited viewer and no token: ${answered} answered${refused ? `, refused: ${refused}` : ""}; 0 INTERNAL`,
+      );
+    });
+  }
+});
