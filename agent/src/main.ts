@@ -1,4 +1,4 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --max-semi-space-size=2
 import { hideIpServerNameWarning } from "@flotilla/proto/quiet-warnings";
 import { agentVersion } from "./cli/agent-version.js";
 import { type CommandRun, invokeCommand } from "./cli/invoke-command.js";

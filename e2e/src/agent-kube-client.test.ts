@@ -1,8 +1,9 @@
 import assert from "node:assert/strict";
 import { before, describe, it } from "node:test";
-import { createKubeClient, loadKubeConfig } from "@flotilla/agent/kube/create-kube-client";
+import { createKubeClient } from "@flotilla/agent/kube/create-kube-client";
 import { type KubeClient, KubeError, type WatchEvent } from "@flotilla/agent/kube/kube-client";
 import type { KubeObject } from "@flotilla/agent/kube/kube-object";
+import { loadKubeConfig } from "@flotilla/agent/kube/load-kube-config";
 import { requestServiceAccountToken, tokenKubeconfig } from "./harness/agent.js";
 import { type Cluster, useClusters } from "./harness/cluster.js";
 

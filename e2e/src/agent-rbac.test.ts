@@ -7,8 +7,9 @@ import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { promisify } from "node:util";
-import { createKubeClient, loadKubeConfig } from "@flotilla/agent/kube/create-kube-client";
+import { createKubeClient } from "@flotilla/agent/kube/create-kube-client";
 import type { KubeObject } from "@flotilla/agent/kube/kube-object";
+import { loadKubeConfig } from "@flotilla/agent/kube/load-kube-config";
 import { parseAllDocuments } from "yaml";
 import {
   type AgentRun,

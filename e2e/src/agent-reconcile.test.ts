@@ -170,6 +170,28 @@ describe("agent reconcile against a real cluster", () => {
       "Service/guestbook-ui": "unchanged",
     });
   });
+
+  it("syncs and resyncs an app named like an Object.prototype member (constructor)", async () => {
+    const configMapNamed = (name: string) => ({
+      apiVersion: "v1",
+      kind: "ConfigMap",
+      metadata: { name },
+      data: { app: name },
+    });
+    await writeDesiredDir(desired.path, {
+      constructor: {
+        "app.yaml": { namespace: "default", syncPolicy: { automated: { prune: true } } },
+        "cm.yaml": configMapNamed("proto-constructor"),
+      },
+    });
+    for (const pass of ["first", "second"]) {
+      const run = await once();
+      assert.equal(run.code, 0, `${pass} pass: ${run.stdout}\n${run.stderr}`);
+      const app = run.json.apps.find((entry) => entry.name === "constructor");
+      assert.equal(app?.sync, "Synced", `${pass} pass`);
+    }
+    assert.equal(resultsOf(await once(), "constructor")["ConfigMap/proto-constructor"], "unchanged");
+  });
 });
 
 describe("agent self-heal, prune and ordering against a real cluster", () => {

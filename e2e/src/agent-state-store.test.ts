@@ -9,9 +9,10 @@ import {
   createSecretStateStore,
   MAX_APP_RECORD_COMPRESSED_BYTES,
 } from "@flotilla/agent/desired/state-store";
-import { createKubeClient, loadKubeConfig } from "@flotilla/agent/kube/create-kube-client";
+import { createKubeClient } from "@flotilla/agent/kube/create-kube-client";
 import type { KubeClient } from "@flotilla/agent/kube/kube-client";
 import type { KubeObject } from "@flotilla/agent/kube/kube-object";
+import { loadKubeConfig } from "@flotilla/agent/kube/load-kube-config";
 import { useClusters } from "./harness/cluster.js";
 
 const clusters = useClusters(1);

@@ -614,6 +614,16 @@ describe("reliability: faults", () => {
       60_000,
     );
     const readyS = ((Date.now() - resumedAt) / 1000).toFixed(1);
+    // One failing resolver cycle a second must not become one log line a second.
+    const cycleFailures = hub
+      .output()
+      .slice(logFrom)
+      .split("\n")
+      .filter((line) => line.includes('"msg":"resolver cycle failed"')).length;
+    assert.ok(
+      cycleFailures <= 2,
+      `${cycleFailures} "resolver cycle failed" lines in ${STORE_DOWN_MS / 1000} s`,
+    );
     const commit = await commitShared();
     await refresh();
     await waitConverged(hub, expected, commit.sha);
@@ -624,7 +634,7 @@ describe("reliability: faults", () => {
     const password = decodeURIComponent(new URL(databaseUrl).password);
     assert.ok(!hub.output().includes(password), "the hub never logs the database password");
     t.diagnostic(
-      `PostgreSQL stopped for ${((resumedAt - pausedAt) / 1000).toFixed(1)} s: readyz ${notReady.status} (${notReady.body.trim()}), \`flotilla status\` exit ${status.code} ("${status.stderr.trim().split("\n")[0]?.slice(0, 160)}"), hub log ${loggedMessage.level} "${loggedMessage.msg}"; a ConfigMap deleted meanwhile was restored by its agent; the hub process kept running, readyz answered 200 again ${readyS} s after PostgreSQL accepted connections and the next commit reached ${clusters().length} of ${clusters().length} clusters without a hub restart`,
+      `PostgreSQL stopped for ${((resumedAt - pausedAt) / 1000).toFixed(1)} s: readyz ${notReady.status} (${notReady.body.trim()}), \`flotilla status\` exit ${status.code} ("${status.stderr.trim().split("\n")[0]?.slice(0, 160)}"), hub log ${loggedMessage.level} "${loggedMessage.msg}" (${cycleFailures} "resolver cycle failed" line(s) in all); a ConfigMap deleted meanwhile was restored by its agent; the hub process kept running, readyz answered 200 again ${readyS} s after PostgreSQL accepted connections and the next commit reached ${clusters().length} of ${clusters().length} clusters without a hub restart`,
     );
   });
 });

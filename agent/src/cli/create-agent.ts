@@ -9,8 +9,9 @@ import { assessResourceHealth } from "../health/assess-health.js";
 import { createHealthAssessor, loadHealthConfig } from "../health/custom-health.js";
 import { createStatusFeed, type StatusFeed } from "../hub/create-reconciler-sink.js";
 import { createHubStateStore, type HubStateStore } from "../hub/hub-state-store.js";
-import { createKubeClient, loadKubeConfig } from "../kube/create-kube-client.js";
+import { createKubeClient } from "../kube/create-kube-client.js";
 import type { KubeClient } from "../kube/kube-client.js";
+import { loadKubeConfig } from "../kube/load-kube-config.js";
 import { type AgentMetrics, createAgentMetrics } from "../metrics/agent-metrics.js";
 import { createReconciler, type Reconciler, type ReconcilerOptions } from "../reconcile/reconciler.js";
 import type { AgentFlags, AgentIo } from "./read-agent-flags.js";
@@ -38,7 +39,7 @@ export const kubePlatform: AgentPlatform = {
     );
     return {
       kube: createKubeClient(config),
-      clusterName: flags.inCluster ? undefined : config.parsed.getCurrentCluster()?.name,
+      clusterName: config.clusterName,
     };
   },
   createReconciler,

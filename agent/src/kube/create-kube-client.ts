@@ -1,13 +1,10 @@
-import { readFileSync } from "node:fs";
 import {
   Agent as HttpAgent,
   type IncomingMessage,
   type OutgoingHttpHeaders,
   request as requestHttp,
 } from "node:http";
-import { Agent as HttpsAgent, type RequestOptions, request as requestHttps } from "node:https";
-import { dirname } from "node:path";
-import { KubeConfig as ClientKubeConfig } from "@kubernetes/client-node";
+import { Agent as HttpsAgent, request as requestHttps } from "node:https";
 import { buildQuery, buildResourcePath } from "./build-resource-path.js";
 import {
   type KubeClient,
@@ -17,26 +14,10 @@ import {
   type WatchHandle,
 } from "./kube-client.js";
 import { groupOf, type KubeObject, type ObjectKey, subject } from "./kube-object.js";
+import type { KubeConfig, KubeCredentials, KubeTls } from "./load-kube-config.js";
 import { mapConnectionError, mapResponseError } from "./map-response-error.js";
 import { discoveryAccept, readDiscovery } from "./read-discovery.js";
 import { type RawWatchEvent, watchResource } from "./watch-resource.js";
-
-/** A loaded kubeconfig: which API server and how to authenticate. Pass it to `createKubeClient`. */
-export type KubeConfig = {
-  /** The API server URL without credentials, for messages. */
-  readonly server: string;
-  /** The context in use. */
-  readonly context: string;
-  /** The parsed config; only this folder looks inside. */
-  readonly parsed: ClientKubeConfig;
-};
-
-export type KubeConfigSource =
-  | { kubeconfigPath: string; context?: string }
-  /** The kubeconfig itself as YAML, for example built by a test or read from a Secret. */
-  | { kubeconfigText: string; context?: string }
-  /** The pod's ServiceAccount: KUBERNETES_SERVICE_HOST/PORT and /var/run/secrets/kubernetes.io/serviceaccount. */
-  | { inCluster: true };
 
 export type KubeClientOptions = {
   /** Least time between two discovery refreshes caused by unknown kinds; default 30_000. */
@@ -53,82 +34,6 @@ export type KubeClientOptions = {
   /** Most connections for requests other than watches (each watch has its own); default 32. */
   maxConnections?: number;
 };
-
-/**
- * Loads a kubeconfig (a file or text, its current context or `context`) or the in-cluster
- * ServiceAccount config. Throws an Error naming the file (never quoting its content) when it cannot
- * be read or parsed, names no such context, or its cluster has no server. Exec and auth-provider
- * credentials are resolved per request, by @kubernetes/client-node.
- */
-export function loadKubeConfig(source: KubeConfigSource): KubeConfig {
-  const parsed = new ClientKubeConfig();
-  let origin: string;
-  if ("inCluster" in source) {
-    origin = "in-cluster config";
-    parsed.loadFromCluster();
-    const caFile = parsed.getCurrentCluster()?.caFile;
-    if (parsed.getCurrentCluster()?.server.includes("undefined")) {
-      throw new Error(
-        `${origin}: KUBERNETES_SERVICE_HOST and KUBERNETES_SERVICE_PORT are not set (not in a pod?)`,
-      );
-    }
-    if (caFile) readOrThrow(caFile, `${origin}: cannot read CA file ${caFile}`);
-  } else {
-    let text: string;
-    if ("kubeconfigPath" in source) {
-      origin = `kubeconfig ${source.kubeconfigPath}`;
-      text = readOrThrow(source.kubeconfigPath, `${origin}: cannot read`);
-    } else {
-      origin = "kubeconfig text";
-      text = source.kubeconfigText;
-    }
-    try {
-      parsed.loadFromString(text);
-    } catch (error) {
-      throw new Error(`${origin}: not a valid kubeconfig (${describeParseError(error)})`);
-    }
-    if ("kubeconfigPath" in source) parsed.makePathsAbsolute(dirname(source.kubeconfigPath));
-    if (source.context !== undefined) {
-      if (!parsed.getContextObject(source.context))
-        throw new Error(`${origin}: no context "${source.context}"`);
-      parsed.setCurrentContext(source.context);
-    }
-  }
-  const context = parsed.getCurrentContext();
-  const cluster = parsed.getCurrentCluster();
-  if (!cluster?.server) throw new Error(`${origin}: context "${context}" names no cluster with a server`);
-  if (cluster.proxyUrl) throw new Error(`${origin}: cluster "${cluster.name}": proxy-url is not supported`);
-  let url: URL;
-  try {
-    url = new URL(cluster.server);
-  } catch {
-    throw new Error(`${origin}: cluster "${cluster.name}": server is not a URL`);
-  }
-  if (url.protocol !== "https:" && url.protocol !== "http:") {
-    throw new Error(`${origin}: cluster "${cluster.name}": server must be https:// or http://`);
-  }
-  return { server: `${url.protocol}//${url.host}${url.pathname.replace(/\/+$/, "")}`, context, parsed };
-}
-
-function readOrThrow(path: string, message: string): string {
-  try {
-    return readFileSync(path, "utf8");
-  } catch (error) {
-    throw new Error(`${message} (${(error as { code?: string }).code ?? "unreadable"})`);
-  }
-}
-
-/** js-yaml quotes the offending line, which may hold a token: keep only its reason and position. */
-function describeParseError(error: unknown): string {
-  const { name, reason, mark, message } = (error ?? {}) as {
-    name?: string;
-    reason?: string;
-    mark?: { line?: number };
-    message?: string;
-  };
-  if (name === "YAMLException") return `${reason ?? "YAML error"} at line ${(mark?.line ?? 0) + 1}`;
-  return message ?? String(error);
-}
 
 type Reply = { status: number; body: string };
 
@@ -167,7 +72,7 @@ export function createKubeClient(config: KubeConfig, options: KubeClientOptions 
   const requestTimeoutMs = options.requestTimeoutMs ?? 30_000;
   const watchTimeoutSeconds = options.watchTimeoutSeconds ?? 300;
   const server = config.server;
-  const base = new URL(config.parsed.getCurrentCluster()?.server ?? server);
+  const base = config.serverUrl;
   const hostname = base.hostname.replace(/^\[(.*)\]$/, "$1");
   const port = base.port || (base.protocol === "https:" ? "443" : "80");
   const basePath = base.pathname.replace(/\/+$/, "");
@@ -175,17 +80,15 @@ export function createKubeClient(config: KubeConfig, options: KubeClientOptions 
 
   let connection: Promise<Connection> | undefined;
   const connect = () => {
-    connection ??= prepareConnection(
-      config.parsed,
-      base.protocol === "https:",
-      options.maxConnections ?? 32,
-    ).catch((cause: unknown) => {
-      connection = undefined;
-      throw new KubeError(
-        `API server ${server}: cannot prepare credentials (${describeCause(cause)})`,
-        "Unknown",
-      );
-    });
+    connection ??= prepareConnection(config, base.protocol === "https:", options.maxConnections ?? 32).catch(
+      (cause: unknown) => {
+        connection = undefined;
+        throw new KubeError(
+          `API server ${server}: cannot prepare credentials (${describeCause(cause)})`,
+          "Unknown",
+        );
+      },
+    );
     return connection;
   };
 
@@ -586,50 +489,20 @@ export function createKubeClient(config: KubeConfig, options: KubeClientOptions 
 }
 
 /**
- * Builds the sockets from the kubeconfig's TLS settings once; credentials that can change (exec
- * plugins, token files, auth providers) are asked from client-node per request, static ones once.
+ * Builds the sockets from the kubeconfig's TLS settings once; credentials that can change (token
+ * files, exec plugins, auth providers) are asked for per request.
  */
 async function prepareConnection(
-  parsed: ClientKubeConfig,
+  config: KubeConfig,
   https: boolean,
   maxConnections: number,
 ): Promise<Connection> {
-  const tls: RequestOptions = {};
-  await parsed.applyToHTTPSOptions(tls);
-  const agentOptions = {
-    keepAlive: true,
-    ca: tls.ca,
-    cert: tls.cert,
-    key: tls.key,
-    pfx: tls.pfx,
-    passphrase: tls.passphrase,
-    servername: tls.servername,
-    ...(tls.rejectUnauthorized !== undefined && { rejectUnauthorized: tls.rejectUnauthorized }),
-  };
+  const { tls, credentials }: { tls: KubeTls; credentials: KubeCredentials } = await config.connect();
+  const agentOptions = { keepAlive: true, ...tls };
   const Agent = https ? HttpsAgent : HttpAgent;
   const agent = new Agent({ ...agentOptions, maxSockets: maxConnections });
   const watchAgent = new Agent(agentOptions);
-  const user = parsed.getCurrentUser();
-  const dynamic = Boolean(user?.exec || user?.authProvider);
-  const staticHeaders = headersOf(tls);
-  return {
-    agent,
-    watchAgent,
-    send: https ? requestHttps : requestHttp,
-    async headers() {
-      if (!dynamic) return staticHeaders;
-      const fresh: RequestOptions = {};
-      await parsed.applyToHTTPSOptions(fresh);
-      return headersOf(fresh);
-    },
-  };
-}
-
-/** The request headers client-node put into `options`: Authorization, basic auth as a header. */
-function headersOf(options: RequestOptions): OutgoingHttpHeaders {
-  const headers: OutgoingHttpHeaders = { ...(options.headers as OutgoingHttpHeaders | undefined) };
-  if (options.auth) headers.authorization = `Basic ${Buffer.from(options.auth).toString("base64")}`;
-  return headers;
+  return { agent, watchAgent, send: https ? requestHttps : requestHttp, headers: credentials };
 }
 
 function parseReply<T>(what: string, reply: Reply): T {

@@ -132,6 +132,8 @@ export function createReconciler(options: ReconcilerOptions): Reconciler {
   const selfHealBackoff = options.selfHealBackoff ?? { initialMs: 2_000, factor: 3, maxMs: 300_000 };
   const retryBackoff = options.retryBackoff ?? { initialMs: 5_000, factor: 2, maxMs: 180_000, limit: 5 };
   let state: AgentState = { apps: {} };
+  /** The app's record; an app named like an Object.prototype member (`constructor`) is no exception. */
+  const recordOf = (name: string) => (Object.hasOwn(state.apps, name) ? state.apps[name] : undefined);
   const runtimes = new Map<string, AppRuntime>();
   /** Which app declares each object key, for routing watch events. */
   const owners = new Map<string, string>();
@@ -162,7 +164,7 @@ export function createReconciler(options: ReconcilerOptions): Reconciler {
 
   function onLiveChange(change: LiveChange) {
     const app = owners.get(formatKey(change.key)) ?? trackingAppOf(change.object);
-    if (!app || !state.apps[app]) return;
+    if (!app || !recordOf(app)) return;
     schedule(app, change.specChanged ? "drift" : "health", debounceMs);
   }
 
@@ -273,7 +275,7 @@ export function createReconciler(options: ReconcilerOptions): Reconciler {
     name: string,
     reason: Reason,
   ): Promise<Omit<ReconcilePass, "seconds"> | undefined> {
-    const record = state.apps[name];
+    const record = recordOf(name);
     if (!record) return undefined;
     const runtime = runtimeOf(name);
     if (reason === "health" && runtime.status) {
@@ -289,7 +291,7 @@ export function createReconciler(options: ReconcilerOptions): Reconciler {
       allowEmpty: automated?.allowEmpty ?? false,
       inventory: record.inventory,
     });
-    if (state.apps[name] !== record) return undefined; // replaced or removed meanwhile; its own reconcile follows
+    if (recordOf(name) !== record) return undefined; // replaced or removed meanwhile; its own reconcile follows
     const status =
       outcome.operationSucceeded === undefined
         ? carryLastOperation(outcome.status, runtime.status)
@@ -365,7 +367,7 @@ export function createReconciler(options: ReconcilerOptions): Reconciler {
   }
 
   async function upsert(app: DesiredApp) {
-    const existing = state.apps[app.name];
+    const existing = recordOf(app.name);
     if (existing && existing.desired.digest === app.digest) return;
     state.apps[app.name] = {
       desired: app,
@@ -378,7 +380,7 @@ export function createReconciler(options: ReconcilerOptions): Reconciler {
   }
 
   async function remove(name: string, removeOptions: { prune?: boolean } = {}) {
-    const record = state.apps[name];
+    const record = recordOf(name);
     if (!record) return;
     const runtime = runtimeOf(name);
     await runtime.running;
@@ -415,7 +417,7 @@ export function createReconciler(options: ReconcilerOptions): Reconciler {
     remove,
 
     async sync(name) {
-      if (!state.apps[name]) return undefined;
+      if (!recordOf(name)) return undefined;
       const runtime = runtimeOf(name);
       await runtime.running;
       runtime.queued = undefined;

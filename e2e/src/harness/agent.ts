@@ -3,8 +3,9 @@ import { request } from "node:https";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { runAgentCommand } from "@flotilla/agent/cli/run-command";
-import { createKubeClient, loadKubeConfig } from "@flotilla/agent/kube/create-kube-client";
+import { createKubeClient } from "@flotilla/agent/kube/create-kube-client";
 import type { KubeClient } from "@flotilla/agent/kube/kube-client";
+import { loadKubeConfig } from "@flotilla/agent/kube/load-kube-config";
 import { stringify } from "yaml";
 import type { Cluster } from "./cluster.js";
 

@@ -26,6 +26,8 @@ import { describeError } from "./log.js";
 
 export const RESOLVER_LEASE = "resolver";
 const TICK_MS = 1_000;
+/** Least time between two "resolver cycle failed" lines while every cycle fails. */
+const FAILURE_LOG_INTERVAL_MS = 60_000;
 const MAINTENANCE_INTERVAL_MS = 3_600_000;
 const BUNDLE_GRACE_MS = 24 * 3_600_000;
 
@@ -341,6 +343,8 @@ export function startResolverLoop(deps: Deps): ResolverLoop {
     reportedOutages.set(cluster.id, lastSeenMs);
   }
 
+  let failedCycles = 0;
+  let lastFailureLog = 0;
   const done = (async () => {
     await subscription.ready;
     while (!stopped) {
@@ -349,8 +353,15 @@ export function startResolverLoop(deps: Deps): ResolverLoop {
       if (leader && Date.now() < leaseValidUntil) {
         try {
           await leaderWork();
+          if (failedCycles > 0) log("info", "resolver cycles succeed again", { failedCycles });
+          failedCycles = 0;
         } catch (error) {
-          log("error", "resolver cycle failed", { error });
+          // A store outage fails every tick: log the first failure, then one line a minute.
+          failedCycles++;
+          if (failedCycles === 1 || Date.now() - lastFailureLog >= FAILURE_LOG_INTERVAL_MS) {
+            lastFailureLog = Date.now();
+            log("error", "resolver cycle failed", { error, failedCycles });
+          }
         }
       }
       if (stopped) break;
