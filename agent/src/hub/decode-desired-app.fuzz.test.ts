@@ -7,8 +7,9 @@ import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { describe, it } from "node:test";
 import { gzipSync } from "node:zlib";
-import { create, type DescField, type DescMessage, ScalarType } from "@bufbuild/protobuf";
+import { create } from "@bufbuild/protobuf";
 import { DesiredAppSchema } from "@flotilla/proto/gen/flotilla/v1/app_pb";
+import { messageArbitraries } from "@flotilla/proto/testing/message-arbitrary";
 import fc from "fast-check";
 import type { KubeObject } from "../kube/kube-object.js";
 import { decodeBundle, decodeDesiredApp, toDesiredApp } from "./decode-desired-app.js";
@@ -139,80 +140,7 @@ const hostileString = fc.oneof(
   fc.constantFrom("", "\u0000", "__proto__", "constructor", "../..", "🚀"),
 );
 
-function scalarArbitrary(type: ScalarType): fc.Arbitrary<unknown> {
-  switch (type) {
-    case ScalarType.STRING:
-      return hostileString;
-    case ScalarType.BOOL:
-      return fc.boolean();
-    case ScalarType.BYTES:
-      return fc.uint8Array({ maxLength: 32 });
-    case ScalarType.DOUBLE:
-    case ScalarType.FLOAT:
-      return fc.double();
-    case ScalarType.INT64:
-    case ScalarType.SINT64:
-    case ScalarType.SFIXED64:
-      return fc.bigInt({ min: -(2n ** 63n), max: 2n ** 63n - 1n });
-    case ScalarType.UINT64:
-    case ScalarType.FIXED64:
-      return fc.bigInt({ min: 0n, max: 2n ** 64n - 1n });
-    case ScalarType.UINT32:
-    case ScalarType.FIXED32:
-      return fc.oneof(fc.nat(), fc.constant(4_294_967_295));
-    default:
-      return fc.oneof(fc.integer(), fc.constantFrom(-2_147_483_648, 2_147_483_647));
-  }
-}
-
-function fieldArbitrary(field: DescField, depth: number): fc.Arbitrary<unknown> {
-  const enumValue = (values: readonly { number: number }[]) =>
-    fc.oneof(fc.constantFrom(...values.map((value) => value.number)), fc.integer({ min: -3, max: 50 }));
-  switch (field.fieldKind) {
-    case "scalar":
-      return scalarArbitrary(field.scalar);
-    case "enum":
-      return enumValue(field.enum.values);
-    case "message":
-      return messageArbitrary(field.message, depth + 1);
-    case "list":
-      return fc.array(
-        field.listKind === "scalar"
-          ? scalarArbitrary(field.scalar)
-          : field.listKind === "enum"
-            ? enumValue(field.enum.values)
-            : messageArbitrary(field.message, depth + 1),
-        { maxLength: depth > 2 ? 0 : 3 },
-      );
-    case "map":
-      return fc.dictionary(
-        fc.string({ maxLength: 6 }),
-        field.mapKind === "scalar"
-          ? scalarArbitrary(field.scalar)
-          : field.mapKind === "enum"
-            ? enumValue(field.enum.values)
-            : messageArbitrary(field.message, depth + 1),
-        { maxKeys: 3 },
-      );
-  }
-}
-
-/** Init objects for `schema`: every field may be missing, every value is of its wire type. */
-function messageArbitrary(schema: DescMessage, depth = 0): fc.Arbitrary<Record<string, unknown>> {
-  if (depth > 3) return fc.constant({});
-  const members: Record<string, fc.Arbitrary<unknown>> = {};
-  for (const member of schema.members) {
-    if (member.kind === "oneof") {
-      members[member.localName] = fc.oneof(
-        fc.constant(undefined),
-        ...member.fields.map((field) =>
-          fieldArbitrary(field, depth).map((value) => ({ case: field.localName, value })),
-        ),
-      );
-    } else members[member.localName] = fieldArbitrary(member, depth);
-  }
-  return fc.record(members, { requiredKeys: [] });
-}
+const arbitraries = messageArbitraries(fc, { string: hostileString });
 
 function timed<T>(slowest: { ms: number }, run: () => T): T {
   const started = performance.now();
@@ -257,14 +185,14 @@ describe("reliability: fuzz", () => {
     let converted = 0;
     let refused = 0;
     fc.assert(
-      fc.property(messageArbitrary(DesiredAppSchema), bundle, fc.boolean(), (init, random, ownBundle) => {
+      fc.property(arbitraries.message(DesiredAppSchema), bundle, fc.boolean(), (init, random, ownBundle) => {
         // Half the messages carry a random bundle of their own, half a consistent one.
         const message = create(DesiredAppSchema, {
-          ...(init as object),
+          ...init,
           ...(ownBundle
             ? {}
             : { bundle: random.bytes, bundleEncoding: random.encoding, bundleDigest: random.digest }),
-        } as never);
+        });
         const app = toDesiredApp(message, []);
         assert.equal(typeof app.name, "string");
         assert.ok(Array.isArray(app.syncPolicy.syncOptions));

@@ -10,7 +10,7 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { type DescField, type DescMessage, type MessageInitShape, ScalarType } from "@bufbuild/protobuf";
+import type { MessageInitShape } from "@bufbuild/protobuf";
 import {
   AgentMessageSchema,
   AgentService,
@@ -33,6 +33,7 @@ import {
   stopServer,
 } from "@flotilla/proto/grpc";
 import { createTestTls, type TestTls } from "@flotilla/proto/test-tls";
+import { messageArbitraries } from "@flotilla/proto/testing/message-arbitrary";
 import * as grpc from "@grpc/grpc-js";
 import fc from "fast-check";
 import { generateToken, parseToken } from "../auth/tokens.js";
@@ -57,88 +58,7 @@ const hostileString = fc.oneof(
   fc.constant("x".repeat(5_000)),
 );
 
-const INT32 = fc.oneof(fc.integer(), fc.constantFrom(0, -1, 2_147_483_647, -2_147_483_648));
-const UINT32 = fc.oneof(fc.nat(), fc.constantFrom(0, 4_294_967_295));
-const INT64 = fc.oneof(
-  fc.bigInt({ min: -(2n ** 63n), max: 2n ** 63n - 1n }),
-  fc.constantFrom(0n, -1n, 2n ** 53n + 1n, 2n ** 63n - 1n, -(2n ** 63n)),
-);
-const UINT64 = fc.oneof(fc.bigInt({ min: 0n, max: 2n ** 64n - 1n }), fc.constantFrom(0n, 1n, 2n ** 64n - 1n));
-
-function scalarArbitrary(type: ScalarType): fc.Arbitrary<unknown> {
-  switch (type) {
-    case ScalarType.STRING:
-      return hostileString;
-    case ScalarType.BOOL:
-      return fc.boolean();
-    case ScalarType.BYTES:
-      return fc.uint8Array({ maxLength: 64 });
-    case ScalarType.DOUBLE:
-      return fc.double();
-    case ScalarType.FLOAT:
-      return fc.float();
-    case ScalarType.INT64:
-    case ScalarType.SINT64:
-    case ScalarType.SFIXED64:
-      return INT64;
-    case ScalarType.UINT64:
-    case ScalarType.FIXED64:
-      return UINT64;
-    case ScalarType.UINT32:
-    case ScalarType.FIXED32:
-      return UINT32;
-    default:
-      return INT32;
-  }
-}
-
-function fieldArbitrary(field: DescField, depth: number): fc.Arbitrary<unknown> {
-  const enumValue = (values: readonly { number: number }[]) =>
-    fc.oneof(fc.constantFrom(...values.map((value) => value.number)), fc.integer({ min: -3, max: 50 }));
-  switch (field.fieldKind) {
-    case "scalar":
-      return scalarArbitrary(field.scalar);
-    case "enum":
-      return enumValue(field.enum.values);
-    case "message":
-      return messageArbitrary(field.message, depth + 1);
-    case "list": {
-      const item =
-        field.listKind === "scalar"
-          ? scalarArbitrary(field.scalar)
-          : field.listKind === "enum"
-            ? enumValue(field.enum.values)
-            : messageArbitrary(field.message, depth + 1);
-      return fc.array(item, { maxLength: depth > 2 ? 0 : 4 });
-    }
-    case "map": {
-      const value =
-        field.mapKind === "scalar"
-          ? scalarArbitrary(field.scalar)
-          : field.mapKind === "enum"
-            ? enumValue(field.enum.values)
-            : messageArbitrary(field.message, depth + 1);
-      return fc.dictionary(fc.string({ maxLength: 8 }), value, { maxKeys: 4 });
-    }
-  }
-}
-
-/** Init objects for `schema`: every field may be missing, every value is of its wire type. */
-function messageArbitrary(schema: DescMessage, depth = 0): fc.Arbitrary<Record<string, unknown>> {
-  if (depth > 3) return fc.constant({});
-  const members: Record<string, fc.Arbitrary<unknown>> = {};
-  for (const member of schema.members) {
-    if (member.kind === "oneof") {
-      members[member.localName] = fc.oneof(
-        fc.constant(undefined),
-        ...member.fields.map((field) =>
-          fieldArbitrary(field, depth).map((value) => ({ case: field.localName, value })),
-        ),
-      );
-    } else members[member.localName] = fieldArbitrary(member, depth);
-  }
-  return fc.record(members, { requiredKeys: [] });
-}
+const arbitraries = messageArbitraries(fc, { string: hostileString, maxBytes: 64 });
 
 // ---- The hub under test ----
 
@@ -279,7 +199,7 @@ describe("reliability: fuzz", () => {
     const endings: Ending[] = [];
     await fc.assert(
       fc.asyncProperty(
-        messageArbitrary(RegisterRequestSchema),
+        arbitraries.message(RegisterRequestSchema),
         fc.option(fc.constantFrom(...valid), { freq: 2 }),
         async (request, token) => {
           const sent = token === null ? request : { ...request, bootstrapToken: token };
@@ -313,7 +233,7 @@ describe("reliability: fuzz", () => {
     const cluster = await registerCluster();
     const endings: Ending[] = [];
     await fc.assert(
-      fc.asyncProperty(messageArbitrary(HelloSchema), fc.boolean(), async (hello, ownName) => {
+      fc.asyncProperty(arbitraries.message(HelloSchema), fc.boolean(), async (hello, ownName) => {
         const value = ownName ? { ...hello, clusterName: cluster.name } : hello;
         const { ending, received } = await exchange(cluster.credential, [{ body: { case: "hello", value } }]);
         if (ending.kind === "answered") assert.equal(received[0]?.body.case, "welcome");
@@ -340,20 +260,16 @@ describe("reliability: fuzz", () => {
       statuses: await store.statuses.list(other.id),
       cluster: await store.clusters.get(other.id),
     };
-    const nonHello = messageArbitrary(AgentMessageSchema).filter((message) => {
-      const body = message.body as { case?: string } | undefined;
-      return body?.case !== "hello";
-    });
+    const nonHello = arbitraries
+      .message(AgentMessageSchema)
+      .filter((message) => message.body?.case !== "hello");
     const endings: Ending[] = [];
     let sent = 0;
     await fc.assert(
       fc.asyncProperty(fc.array(nonHello, { minLength: 1, maxLength: 5 }), async (messages) => {
         sent += messages.length;
         const hello = { body: { case: "hello", value: { clusterName: cluster.name } } } as const;
-        const { ending } = await exchange(cluster.credential, [
-          hello,
-          ...(messages as MessageInitShape<typeof AgentMessageSchema>[]),
-        ]);
+        const { ending } = await exchange(cluster.credential, [hello, ...messages]);
         endings.push(ending);
       }),
       { numRuns: 150 },
