@@ -1,4 +1,4 @@
-import { createHash } from "node:crypto";
+import { hash } from "node:crypto";
 
 /**
  * JSON with object keys sorted at every level, so equal values always serialise equally.
@@ -56,5 +56,6 @@ export function digestOf(value: unknown): string {
 
 /** `sha256:<hex>` of a string's UTF-8 bytes. */
 export function sha256Digest(text: string): string {
-  return `sha256:${createHash("sha256").update(text).digest("hex")}`;
+  // One-shot hash: no Hash object per digest (a resolve computes one per target).
+  return `sha256:${hash("sha256", text, "hex")}`;
 }

@@ -37,6 +37,25 @@ export type FixtureRepoOptions = {
 
 /** Creates a git repository in `dir` (created if missing) with one commit of the fixture and files. */
 export async function createFixtureRepo(dir: string, options: FixtureRepoOptions = {}): Promise<FixtureRepo> {
+  const repo = openFixtureRepo(dir);
+  await mkdir(dir, { recursive: true });
+  if (options.fixture !== undefined) {
+    const from = isAbsolute(options.fixture) ? options.fixture : join(FIXTURE_REPOS_DIR, options.fixture);
+    await cp(from, dir, {
+      recursive: true,
+      filter: (source) => !FIXTURE_META_FILES.some((name) => source === join(from, name)),
+    });
+  }
+  await repo.git("init", "--quiet", "-b", options.branch ?? "main");
+  await repo.commit(options.files ?? {}, "initial");
+  return repo;
+}
+
+/**
+ * A FixtureRepo over an existing work tree (one createFixtureRepo made, possibly in another
+ * process). Its clock starts again at the fixed epoch.
+ */
+export function openFixtureRepo(dir: string): FixtureRepo {
   let ticks = 0;
   const { GIT_DIR, GIT_WORK_TREE, GIT_INDEX_FILE, ...inherited } = process.env;
   const git = (...args: string[]): Promise<string> => {
@@ -77,16 +96,6 @@ export async function createFixtureRepo(dir: string, options: FixtureRepoOptions
     return git("rev-parse", "HEAD");
   };
 
-  await mkdir(dir, { recursive: true });
-  if (options.fixture !== undefined) {
-    const from = isAbsolute(options.fixture) ? options.fixture : join(FIXTURE_REPOS_DIR, options.fixture);
-    await cp(from, dir, {
-      recursive: true,
-      filter: (source) => !FIXTURE_META_FILES.some((name) => source === join(from, name)),
-    });
-  }
-  await git("init", "--quiet", "-b", options.branch ?? "main");
-  await commit(options.files ?? {}, "initial");
   return { dir, git, commit };
 }
 

@@ -51,7 +51,12 @@ export type Target = {
   sources: TargetSource[];
   syncPolicy?: SyncPolicySpec;
   ignoreDifferences: unknown[];
-  objects: KubeObject[];
+  /**
+   * The rendered objects stamped with the app's tracking id. resolveFleet's targets make them on
+   * each read (new copies every time): read once per use. `sources`, `syncPolicy` and
+   * `ignoreDifferences` may be shared between targets: never change a target in place.
+   */
+  readonly objects: KubeObject[];
   /**
    * `sha256:` over everything the agent needs (namespace, policy, ignore rules, objects), not the
    * commit: a commit that leaves an app's output alone leaves its digest alone, so nothing is resent.
@@ -152,6 +157,12 @@ type Walk = {
   head?: { actual: string; pinned: string };
   /** JSON.stringify -> canonical JSON of target settings: generated apps share a few settings. */
   settings: Map<string, string>;
+  /** ignoreDifferences -> syncPolicy (ABSENT: none) -> project -> canonical JSON of the settings, by identity. */
+  settingsByIdentity: WeakMap<object, WeakMap<object, Map<string, string>>>;
+  /** Source object -> its JSON.stringify. */
+  sourceJson: WeakMap<ApplicationSource, string>;
+  /** Source object -> commit -> the TargetSource targets share. */
+  targetSources: WeakMap<ApplicationSource, Map<string, TargetSource>>;
 };
 
 class AppProblem extends Error {
@@ -182,6 +193,9 @@ export async function resolveFleet(root: FleetRoot, deps: ResolveDeps): Promise<
     allowed: new Map(),
     sourceKeys: new Map(),
     settings: new Map(),
+    settingsByIdentity: new WeakMap(),
+    sourceJson: new WeakMap(),
+    targetSources: new WeakMap(),
   };
   const rootCommit = await resolveRootCommit(walk, rootApp, root.followRootRevision === true);
   const seen = new Map<string, string>();
@@ -361,10 +375,6 @@ async function resolveApp(pending: PendingApp, walk: Walk, isRoot: boolean): Pro
   const node: AppNode = { name, children: [], state: "ok" };
   const parent = pending.chain.at(-1);
   if (parent) node.parent = parent;
-  const fail = (kind: ProblemKind, message: string): AppResult => {
-    node.state = "problem";
-    return { node, children: [], problems: [{ app: name, kind, message }] };
-  };
   try {
     const spec = readSpec(app);
     const rendered = await renderSources(name, spec, walk);
@@ -405,11 +415,20 @@ async function resolveApp(pending: PendingApp, walk: Walk, isRoot: boolean): Pro
     result.target = buildTarget(walk, name, spec, match.cluster, rendered.sources, rendered.split);
     return result;
   } catch (error) {
-    if (error instanceof AppProblem) return fail(error.kind, error.message);
+    if (error instanceof AppProblem) return failedApp(node, error.kind, error.message);
     // Whatever else one app's content provokes stays that app's problem: it never fails the fleet.
     const message = error instanceof Error ? error.message : String(error);
-    return fail(error instanceof SourceError ? "source" : "invalid", `${subject(app)}: ${message}`);
+    return failedApp(
+      node,
+      error instanceof SourceError ? "source" : "invalid",
+      `${subject(app)}: ${message}`,
+    );
   }
+}
+
+function failedApp(node: AppNode, kind: ProblemKind, message: string): AppResult {
+  node.state = "problem";
+  return { node, children: [], problems: [{ app: node.name, kind, message }] };
 }
 
 /** Fields of a source and of the destination that are read as strings. */
@@ -418,32 +437,38 @@ const DESTINATION_STRING_FIELDS = ["name", "server", "namespace"] as const;
 
 function readSpec(app: KubeObject): ApplicationSpec {
   const spec = app.spec;
-  const fail = (message: string) => new AppProblem("invalid", `${subject(app)}: ${message}`);
-  if (!isRecord(spec)) throw fail("spec is missing");
+  if (!isRecord(spec)) throw invalidSpec(app, "spec is missing");
   const typed = spec as ApplicationSpec;
-  if (typed.sources != null && !Array.isArray(typed.sources)) throw fail("spec.sources must be a list");
-  if (!typed.sources?.length && !typed.source) throw fail("spec.source or spec.sources is required");
+  if (typed.sources != null && !Array.isArray(typed.sources))
+    throw invalidSpec(app, "spec.sources must be a list");
+  if (!typed.sources?.length && !typed.source)
+    throw invalidSpec(app, "spec.source or spec.sources is required");
   const declared = typed.sources?.length ? typed.sources : [typed.source];
   for (const [index, source] of declared.entries()) {
     const where = typed.sources?.length ? `spec.sources[${index}]` : "spec.source";
     if (!isRecord(source) || typeof source.repoURL !== "string" || source.repoURL === "") {
-      throw fail("every source needs a repoURL");
+      throw invalidSpec(app, "every source needs a repoURL");
     }
     for (const field of SOURCE_STRING_FIELDS) {
       if (source[field] != null && typeof source[field] !== "string")
-        throw fail(`${where}.${field} must be a string`);
+        throw invalidSpec(app, `${where}.${field} must be a string`);
     }
   }
   if (typed.destination != null) {
-    if (!isRecord(typed.destination)) throw fail("spec.destination must be a mapping");
+    if (!isRecord(typed.destination)) throw invalidSpec(app, "spec.destination must be a mapping");
     for (const field of DESTINATION_STRING_FIELDS) {
       const value = typed.destination[field];
       if (value != null && typeof value !== "string")
-        throw fail(`spec.destination.${field} must be a string`);
+        throw invalidSpec(app, `spec.destination.${field} must be a string`);
     }
   }
-  if (typed.project != null && typeof typed.project !== "string") throw fail("spec.project must be a string");
+  if (typed.project != null && typeof typed.project !== "string")
+    throw invalidSpec(app, "spec.project must be a string");
   return typed;
+}
+
+function invalidSpec(app: KubeObject, message: string): AppProblem {
+  return new AppProblem("invalid", `${subject(app)}: ${message}`);
 }
 
 function isRecord(value: unknown): value is Record<string, unknown> {
@@ -487,16 +512,8 @@ async function renderSources(appName: string, spec: ApplicationSpec, walk: Walk)
     }
     const checkout = await readCheckout(walk, source);
     checkouts.push(checkout);
-    const entry: TargetSource = {
-      repoURL: source.repoURL,
-      path: source.path ?? "",
-      targetRevision: source.targetRevision || "HEAD",
-      commit: checkout.commit,
-    };
-    if (source.ref) {
-      entry.ref = source.ref;
-      refs[source.ref] = { dir: checkout.dir, commit: checkout.commit };
-    }
+    const entry = targetSourceOf(walk, source, checkout.commit);
+    if (source.ref) refs[source.ref] = { dir: checkout.dir, commit: checkout.commit };
     sources.push(entry);
   }
   const outputs: (readonly KubeObject[])[] = [];
@@ -529,6 +546,30 @@ async function renderSources(appName: string, spec: ApplicationSpec, walk: Walk)
   return { split: splitObjects(outputs.flat()), sources };
 }
 
+/**
+ * A target's record of one source at one commit, one object per source object and commit in a
+ * resolve (the apps of one ApplicationSet share their template's source): targets share it.
+ */
+function targetSourceOf(walk: Walk, source: ApplicationSource, commit: string): TargetSource {
+  let byCommit = walk.targetSources.get(source);
+  if (!byCommit) {
+    byCommit = new Map();
+    walk.targetSources.set(source, byCommit);
+  }
+  let entry = byCommit.get(commit);
+  if (!entry) {
+    entry = {
+      repoURL: source.repoURL,
+      path: source.path ?? "",
+      targetRevision: source.targetRevision || "HEAD",
+      commit,
+    };
+    if (source.ref) entry.ref = source.ref;
+    byCommit.set(commit, entry);
+  }
+  return entry;
+}
+
 async function readCheckout(walk: Walk, source: ApplicationSource): Promise<Checkout> {
   try {
     const commit = await resolveRevision(walk, source.repoURL, source.targetRevision);
@@ -558,7 +599,7 @@ type SourceKeyParts = {
 async function cacheKeyOf(walk: Walk, input: RenderInput): Promise<string> {
   const refCommits = Object.entries(input.refs ?? {}).map(([name, ref]) => `${name}=${ref.commit}`);
   const capabilities = JSON.stringify([input.kubeVersion, input.apiVersions]);
-  const memoKey = `${input.checkout.commit}\0${refCommits.join(",")}\0${capabilities}\0${JSON.stringify(input.source)}`;
+  const memoKey = `${input.checkout.commit}\0${refCommits.join(",")}\0${capabilities}\0${sourceJson(walk, input.source)}`;
   let parts = walk.sourceKeys.get(memoKey);
   if (!parts) {
     parts = readSourceKeyParts(walk.deps.git, input);
@@ -567,6 +608,16 @@ async function cacheKeyOf(walk: Walk, input: RenderInput): Promise<string> {
   const found = await parts;
   if (found.overrides) return renderCacheKey(walk.deps.git, input);
   return found.shared ?? composeCacheKey(found.location, input, true);
+}
+
+/** JSON.stringify(source), once per source object in a resolve (generated apps share theirs). */
+function sourceJson(walk: Walk, source: ApplicationSource): string {
+  let json = walk.sourceJson.get(source);
+  if (json === undefined) {
+    json = JSON.stringify(source);
+    walk.sourceJson.set(source, json);
+  }
+  return json;
 }
 
 /**
@@ -690,44 +741,123 @@ function buildTarget(
   split: SplitObjects,
 ): Target {
   const namespace = spec.destination?.namespace ?? "";
-  const objects = split.manifests.map((obj) => {
-    const place = !obj.metadata.namespace && namespace !== "" && !isClusterScoped(obj, split.crdKinds);
-    return stampTracking(obj, app, namespace, place);
-  });
   const project = spec.project || "default";
-  const ignoreDifferences = spec.ignoreDifferences ?? [];
-  const settings = canonicalSettings(walk, {
-    project,
-    syncPolicy: spec.syncPolicy ?? null,
-    ignoreDifferences,
-  });
+  const ignoreDifferences = spec.ignoreDifferences ?? NO_IGNORED_DIFFERENCES;
+  const settings = canonicalSettings(walk, project, spec.syncPolicy, spec.ignoreDifferences);
   // Kubernetes names never hold "\n"; settings and the objects digest are JSON and hex.
   const digest = sha256Digest(
     `${TARGET_FORMAT}\n${app}\n${namespace}\n${settings}\n${split.manifestsDigest}`,
   );
-  return {
-    cluster: cluster.name,
+  return new LazyTarget(
+    cluster.name,
     app,
     project,
     namespace,
     sources,
-    ...(spec.syncPolicy ? { syncPolicy: spec.syncPolicy } : {}),
+    spec.syncPolicy,
     ignoreDifferences,
-    objects,
     digest,
-  };
+    split,
+  );
 }
 
-/** Canonical JSON of a target's settings, computed once per distinct (as written) value in a resolve. */
-function canonicalSettings(walk: Walk, settings: Record<string, unknown>): string {
+/**
+ * A Target whose objects are stamped when read: they are a function of (app, namespace,
+ * rendered objects), so a million targets of a few renderings hold each rendering once instead
+ * of a stamped copy per target (a getter on a plain object would leave V8 a dictionary-mode
+ * object three times the size). JSON.stringify writes it as a plain Target, fields in order.
+ * Each read of `objects` returns new copies: read it once per use.
+ */
+class LazyTarget implements Target {
+  readonly #split: SplitObjects;
+
+  constructor(
+    readonly cluster: string,
+    readonly app: string,
+    readonly project: string,
+    readonly namespace: string,
+    readonly sources: TargetSource[],
+    readonly syncPolicy: SyncPolicySpec | undefined,
+    readonly ignoreDifferences: unknown[],
+    readonly digest: string,
+    split: SplitObjects,
+  ) {
+    this.#split = split;
+  }
+
+  get objects(): KubeObject[] {
+    return stampObjects(this.#split.manifests, this.#split.crdKinds, this.app, this.namespace);
+  }
+
+  toJSON(): Record<string, unknown> {
+    return {
+      cluster: this.cluster,
+      app: this.app,
+      project: this.project,
+      namespace: this.namespace,
+      sources: this.sources,
+      ...(this.syncPolicy ? { syncPolicy: this.syncPolicy } : {}),
+      ignoreDifferences: this.ignoreDifferences,
+      objects: this.objects,
+      digest: this.digest,
+    };
+  }
+}
+
+/** A target's objects: each rendered object stamped with its tracking id, placed in the namespace. */
+function stampObjects(
+  manifests: readonly KubeObject[],
+  crdKinds: ReadonlySet<string>,
+  app: string,
+  namespace: string,
+): KubeObject[] {
+  return manifests.map((obj) => {
+    const place = !obj.metadata.namespace && namespace !== "" && !isClusterScoped(obj, crdKinds);
+    return stampTracking(obj, app, namespace, place);
+  });
+}
+
+/**
+ * Canonical JSON of a target's settings, computed once per distinct value in a resolve: by
+ * identity first (the apps of one ApplicationSet share their template's constant parts), then
+ * by the settings as written.
+ */
+function canonicalSettings(
+  walk: Walk,
+  project: string,
+  syncPolicy: SyncPolicySpec | undefined,
+  ignoreDifferences: unknown[] | undefined,
+): string {
+  const ignoreKey = ignoreDifferences ?? ABSENT;
+  const policyKey = syncPolicy ?? ABSENT;
+  let byPolicy = walk.settingsByIdentity.get(ignoreKey);
+  if (!byPolicy) {
+    byPolicy = new WeakMap();
+    walk.settingsByIdentity.set(ignoreKey, byPolicy);
+  }
+  let byProject = byPolicy.get(policyKey);
+  if (!byProject) {
+    byProject = new Map();
+    byPolicy.set(policyKey, byProject);
+  }
+  let canonical = byProject.get(project);
+  if (canonical !== undefined) return canonical;
+  const settings = { project, syncPolicy: syncPolicy ?? null, ignoreDifferences: ignoreDifferences ?? [] };
   const written = JSON.stringify(settings);
-  let canonical = walk.settings.get(written);
+  canonical = walk.settings.get(written);
   if (canonical === undefined) {
     canonical = toCanonicalJson(settings);
     walk.settings.set(written, canonical);
   }
+  byProject.set(project, canonical);
   return canonical;
 }
+
+/** The ignoreDifferences of every target without any (shared: never change a target in place). */
+const NO_IGNORED_DIFFERENCES: unknown[] = Object.freeze([]) as unknown as unknown[];
+
+/** The identity key of an absent syncPolicy or ignoreDifferences. */
+const ABSENT = {};
 
 /** Runs fn(0..count-1) with at most `limit` in flight; results keep the indexes' order. */
 async function mapBounded<R>(count: number, limit: number, fn: (index: number) => Promise<R>): Promise<R[]> {

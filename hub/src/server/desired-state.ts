@@ -250,7 +250,9 @@ async function toTargetInput(
   sourceId: string,
   bundleCache: Map<string, string>,
 ): Promise<TargetInput> {
-  const json = toCanonicalJson(target.objects);
+  // Read once: a resolved target stamps its objects on every read (see resolveFleet's Target).
+  const objects = target.objects;
+  const json = toCanonicalJson(objects);
   let bundleDigest = bundleCache.get(json);
   if (!bundleDigest) {
     bundleDigest = sha256Digest(json);
@@ -259,7 +261,7 @@ async function toTargetInput(
         digest: bundleDigest,
         encoding: BUNDLE_ENCODING,
         bytes: gzipSync(Buffer.from(json, "utf8")),
-        objectCount: target.objects.length,
+        objectCount: objects.length,
       });
     }
     bundleCache.set(json, bundleDigest);
@@ -275,7 +277,7 @@ async function toTargetInput(
       project: target.project,
       revision: source?.commit ?? "",
       bundleEncoding: BUNDLE_ENCODING,
-      objectCount: target.objects.length,
+      objectCount: objects.length,
       ...(source
         ? {
             source: {

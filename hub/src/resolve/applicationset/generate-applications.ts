@@ -220,18 +220,19 @@ function renderApplication(
   appSetSpec: JsonObject,
   engine: TemplateEngine,
 ): JsonObject {
-  const metadata = isObject(template.metadata) ? template.metadata : {};
-  const source: JsonObject = { metadata: {}, spec: template.spec ?? {} };
-  for (const field of TEMPLATE_META_FIELDS) {
-    if (metadata[field] !== undefined && metadata[field] !== null)
-      (source.metadata as JsonObject)[field] = metadata[field];
-  }
+  const source = templateSource(template);
   let app: JsonObject;
   if (Object.keys(params).length === 0) {
     app = structuredClone(source);
   } else {
-    // A template function may change a map it was given (set, merge); each Application gets its own copy.
-    app = renderTemplateValue(source, cloneGoValue(params) as ParamSet, engine) as JsonObject;
+    // A template function may change a map it was given (set, merge): then each Application
+    // gets its own copy of the params.
+    const own = mayChangeParams(source, appSetSpec) ? (cloneGoValue(params) as ParamSet) : params;
+    app = renderTemplateValue(source, own, engine) as JsonObject;
+    // Parts of the template without `{{` come back shared (see renderTemplateValue): copy the
+    // two levels changed below, never the template itself.
+    if (app === source) app = { ...source };
+    if (app.metadata === source.metadata) app.metadata = { ...(source.metadata as JsonObject) };
     const syncPolicy = appSetSpec.syncPolicy;
     const preserve = isObject(syncPolicy) && syncPolicy.preserveResourcesOnDeletion === true;
     const appMeta = app.metadata as JsonObject;
@@ -243,6 +244,55 @@ function renderApplication(
   if (typeof patch === "string")
     app = applyTemplatePatch(app, replaceTemplate(patch, cloneGoValue(params) as ParamSet, engine));
   return app;
+}
+
+// One source per template (a generator renders its template once per param set), so the parts of
+// the template without `{{` are recognised once and shared (see renderTemplateValue).
+const templateSources = new WeakMap<JsonObject, JsonObject>();
+
+/** The fields of the template an Application is rendered from: metadata's TEMPLATE_META_FIELDS and spec. */
+function templateSource(template: JsonObject): JsonObject {
+  let source = templateSources.get(template);
+  if (!source) {
+    const metadata = isObject(template.metadata) ? template.metadata : {};
+    source = { metadata: {}, spec: template.spec ?? {} };
+    for (const field of TEMPLATE_META_FIELDS) {
+      if (metadata[field] !== undefined && metadata[field] !== null)
+        (source.metadata as JsonObject)[field] = metadata[field];
+    }
+    templateSources.set(template, source);
+  }
+  return source;
+}
+
+/**
+ * Names (or parts of names) of the template functions that change a map or list they are given
+ * (set, unset, merge*, and, to be safe, anything that could be one); `call` could run any.
+ */
+const CHANGING_FUNCTIONS = /set|merge|push|append|prepend|sort|reverse|call/i;
+const changingTemplates = new WeakMap<JsonObject, boolean>();
+
+/** Whether rendering the template (or its templatePatch) could change the params it is given. */
+function mayChangeParams(source: JsonObject, appSetSpec: JsonObject): boolean {
+  if (typeof appSetSpec.templatePatch === "string" && CHANGING_FUNCTIONS.test(appSetSpec.templatePatch))
+    return true;
+  let found = changingTemplates.get(source);
+  if (found === undefined) {
+    found = anyTemplateString(source, (text) => text.includes("{{") && CHANGING_FUNCTIONS.test(text));
+    changingTemplates.set(source, found);
+  }
+  return found;
+}
+
+function anyTemplateString(value: unknown, test: (text: string) => boolean): boolean {
+  if (typeof value === "string") return test(value);
+  if (Array.isArray(value)) return value.some((item) => anyTemplateString(item, test));
+  if (typeof value === "object" && value !== null) {
+    for (const [key, item] of Object.entries(value)) {
+      if (test(key) || anyTemplateString(item, test)) return true;
+    }
+  }
+  return false;
 }
 
 /** Argo's templatePatch: a strategic merge patch (for Application, a JSON merge patch) that may not change the project. */

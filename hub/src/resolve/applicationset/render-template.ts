@@ -67,24 +67,64 @@ export function replaceTemplate(text: string, params: ParamSet, engine: Template
 
 /**
  * deeplyReplace over JSON: strings and map keys are rendered, other scalars are kept, and a map
- * entry whose value is null is dropped (Argo skips nil map values). Returns a new value.
+ * entry whose value is null is dropped (Argo skips nil map values). Returns a new value, except
+ * that a part of the template holding no `{{` (in any string or key) and no null map value
+ * renders to itself, and is shared by every value rendered from that template: never change a
+ * rendered value in place.
  */
 export function renderTemplateValue(value: unknown, params: ParamSet, engine: TemplateEngine): unknown {
   if (typeof value === "string") return replaceTemplate(value, params, engine);
-  if (Array.isArray(value)) return value.map((item) => renderTemplateValue(item, params, engine));
+  if (typeof value !== "object" || value === null || isConstant(value)) return value;
+  if (Array.isArray(value)) {
+    const out: unknown[] = new Array(value.length);
+    for (let i = 0; i < value.length; i++) out[i] = renderTemplateValue(value[i], params, engine);
+    return out;
+  }
   if (isGoMap(value as GoValue)) {
     const out: Record<string, unknown> = {};
-    for (const [key, item] of Object.entries(value as Record<string, unknown>)) {
+    for (const key of Object.keys(value)) {
+      const item = (value as Record<string, unknown>)[key];
       if (item === null || item === undefined) continue;
       const renderedKey = replaceTemplate(key, params, engine);
-      Object.defineProperty(out, renderedKey, {
-        value: renderTemplateValue(item, params, engine),
-        enumerable: true,
-        writable: true,
-        configurable: true,
-      });
+      const rendered = renderTemplateValue(item, params, engine);
+      // A rendered key may be "__proto__": define it as data, never as the prototype.
+      if (renderedKey === "__proto__") {
+        Object.defineProperty(out, renderedKey, {
+          value: rendered,
+          enumerable: true,
+          writable: true,
+          configurable: true,
+        });
+      } else out[renderedKey] = rendered;
     }
     return out;
   }
   return value;
+}
+
+/** Whether a template part renders to itself, by identity: templates are rendered once per param set. */
+const constantParts = new WeakMap<object, boolean>();
+
+function isConstant(value: object): boolean {
+  let known = constantParts.get(value);
+  if (known === undefined) {
+    known = Array.isArray(value)
+      ? value.every(isConstantItem)
+      : isGoMap(value as GoValue) &&
+        Object.keys(value).every(
+          (key) => !key.includes("{{") && isConstantField((value as Record<string, unknown>)[key]),
+        );
+    constantParts.set(value, known);
+  }
+  return known;
+}
+
+function isConstantItem(item: unknown): boolean {
+  if (typeof item === "string") return !item.includes("{{");
+  if (typeof item === "object" && item !== null) return isConstant(item);
+  return item !== undefined;
+}
+
+function isConstantField(item: unknown): boolean {
+  return item !== null && item !== undefined && isConstantItem(item);
 }
