@@ -1,80 +1,97 @@
-// `pnpm bench [--quick] [--apps N] [--clusters N]`: runs the benchmarks that exist so far and
-// prints a table. For now `resolve`. The budget is for 1,000 apps x 1,000 clusters, but today's
-// resolver needs about 4 KiB of heap per target and runs out of the default heap (about 4 GiB)
-// before reaching 1,000,000 targets, so the full run is 100 apps x 1,000 clusters (100,000
-// targets) and --quick is 100 x 100; `--apps 1000 --clusters 1000` tries the real thing.
+// `pnpm bench [--quick] [--json <file>] [--only <name,...>]`: measures the performance budget of
+// DESIGN.md section 6 on this machine and prints one table, each figure the median of several
+// runs with min and max, ratios taken within the same run. `--quick` is the shorter version
+// (under 15 minutes on 2 cores); `--json` writes {"results": [...]} (see bench-result.ts).
+// `--strict` exits 1 when a result misses its target.
+import { writeFile } from "node:fs/promises";
+import { availableParallelism, cpus, totalmem } from "node:os";
+import { performance } from "node:perf_hooks";
 import { parseArgs } from "node:util";
 import { benchAgent } from "./agent-bench.js";
+import { type BenchResult, renderTable, toJson } from "./bench-result.js";
+import { benchFanout } from "./fanout-bench.js";
+import { benchFleetQuery } from "./fleet-query-bench.js";
+import { benchGitFetch } from "./git-fetch-bench.js";
 import { benchResolve } from "./resolve-bench.js";
+import { benchStatusIngest } from "./status-bench.js";
+
+type Bench = {
+  /** The results it produces, for --only. */
+  names: string[];
+  run: (options: { quick: boolean; onProgress: (line: string) => void }) => Promise<BenchResult[]>;
+};
+
+const BENCHES: Bench[] = [
+  { names: ["fanout", "hub-memory"], run: (o) => benchFanout(o) },
+  { names: ["resolve"], run: (o) => benchResolve(o) },
+  { names: ["status-ingest"], run: (o) => benchStatusIngest(o) },
+  { names: ["fleet-query"], run: (o) => benchFleetQuery(o) },
+  { names: ["agent-noop", "sync-vs-raw-ssa"], run: (o) => benchAgent(o) },
+  { names: ["git-fetch"], run: (o) => benchGitFetch(o) },
+];
+const ALL_NAMES = BENCHES.flatMap((bench) => bench.names);
 
 const { values } = parseArgs({
   options: {
     quick: { type: "boolean", default: false },
-    apps: { type: "string" },
-    clusters: { type: "string" },
+    json: { type: "string" },
     only: { type: "string" },
+    strict: { type: "boolean", default: false },
   },
   strict: true,
 });
-const apps = Number(values.apps ?? 100);
-const clusters = Number(values.clusters ?? (values.quick ? 100 : 1000));
-if (!Number.isInteger(apps) || apps < 1 || !Number.isInteger(clusters) || clusters < 1) {
-  process.stderr.write("bench: --apps and --clusters must be positive integers\n");
-  process.exit(2);
+const only = values.only?.split(",").map((name) => name.trim());
+for (const name of only ?? []) {
+  if (!ALL_NAMES.includes(name)) {
+    process.stderr.write(`bench: unknown result "${name}" in --only; known: ${ALL_NAMES.join(", ")}\n`);
+    process.exit(2);
+  }
 }
 
-const only = values.only;
-const mib = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(0)} MiB`;
-const seconds = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
-const rows = [["benchmark", "value", "target", "notes"]];
-if (!only || only === "resolve") {
-  const result = await benchResolve({ apps, clusters });
-  rows.push(
-    [
-      "resolve (cold)",
-      seconds(result.coldMs),
-      "3.00 s",
-      `${result.apps} apps x ${result.clusters} clusters = ${result.targets} targets, ${result.objects} objects, ${result.coldRenders} renders`,
-    ],
-    [
-      "resolve (one-file change)",
-      seconds(result.changeMs),
-      "0.30 s",
-      `${result.changedTargets} targets changed, ${result.changeRenders} renders`,
-    ],
-    ["resolve peak RSS", mib(result.peakRssBytes), "", "both resolutions held, as a hub comparing them does"],
-  );
-}
-if (!only || only === "agent") {
-  const agent = await benchAgent({ objects: 500 });
-  rows.push(
-    [
-      "sync-vs-raw-ssa",
-      (agent.agentSyncMs / agent.rawSsaMs).toFixed(2),
-      "<= 1.50",
-      `agent ${seconds(agent.agentSyncMs)} vs client-node SSA ${seconds(agent.rawSsaMs)}, ${agent.objects} ConfigMaps, 8 in flight`,
-    ],
-    [
-      "agent-noop writes",
-      String(agent.noopWrites),
-      "0",
-      `flotilla-agent run --once over ${agent.objects} objects: ${agent.noopDryRuns} unchanged in ${seconds(agent.noopMs)}`,
-    ],
-    [
-      "agent-noop RSS",
-      mib(agent.noopRssBytes),
-      "100 MiB",
-      "peak RSS (VmHWM) of that process (compiled agent/dist)",
-    ],
-  );
+const started = performance.now();
+const elapsed = () => `${((performance.now() - started) / 1000).toFixed(0)} s`;
+const onProgress = (line: string) => process.stderr.write(`[${elapsed()}] ${line}\n`);
+const results: BenchResult[] = [];
+const failures: string[] = [];
+for (const bench of BENCHES) {
+  if (only && !bench.names.some((name) => only.includes(name))) continue;
+  onProgress(`${bench.names.join(" and ")}: starting`);
+  try {
+    const produced = await bench.run({ quick: values.quick, onProgress });
+    results.push(...produced.filter((r) => !only || only.includes(r.name)));
+  } catch (error) {
+    // One benchmark failing must not lose the others' figures; the failure is reported and
+    // makes the exit code 1.
+    const message = error instanceof Error ? (error.stack ?? error.message) : String(error);
+    failures.push(`${bench.names.join("/")}: ${message}`);
+    onProgress(`${bench.names.join(" and ")}: FAILED: ${message}`);
+  }
 }
 
-const widths = (rows[0] ?? []).map((_, c) => Math.max(...rows.map((r) => (r[c] ?? "").length)));
-for (const row of rows) {
-  process.stdout.write(
-    `${row
-      .map((cell, c) => cell.padEnd(widths[c] ?? 0))
-      .join("  ")
-      .trimEnd()}\n`,
+process.stdout.write(`${renderTable(results)}\n`);
+const machine = {
+  cpus: availableParallelism(),
+  cpuModel: cpus()[0]?.model ?? "unknown",
+  memoryGiB: Math.round(totalmem() / 1024 ** 3),
+  node: process.version,
+};
+process.stdout.write(
+  `\n${values.quick ? "quick" : "full"} run on ${machine.cpus} CPUs (${machine.cpuModel}), ${machine.memoryGiB} GiB, Node ${machine.node}, in ${elapsed()}\n`,
+);
+if (values.json) {
+  await writeFile(
+    values.json,
+    toJson(results, {
+      mode: values.quick ? "quick" : "full",
+      date: new Date().toISOString(),
+      machine,
+      durationSeconds: Math.round((performance.now() - started) / 1000),
+      ...(failures.length > 0 ? { failures } : {}),
+    }),
   );
+  process.stdout.write(`wrote ${values.json}\n`);
 }
+for (const failure of failures) process.stderr.write(`bench failed: ${failure}\n`);
+const missed = results.filter((r) => !r.ok).map((r) => r.name);
+if (missed.length > 0) process.stdout.write(`missed the target: ${missed.join(", ")}\n`);
+process.exit(failures.length > 0 || (values.strict && missed.length > 0) ? 1 : 0);

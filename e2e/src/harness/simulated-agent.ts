@@ -61,6 +61,10 @@ export type SimulatedAgentOptions = {
   heartbeatIntervalMs?: number;
   /** Jitter source; default Math.random. */
   random?: () => number;
+  /** Send an AppStatus after each applied change and on Sync; default true. Benchmarks of delivery alone turn it off. */
+  reportStatuses?: boolean;
+  /** Told of every change the agent applied, right after it persisted it and before its ack. */
+  onApplied?: (record: AppliedRecord, change: DesiredAppUpsert | DesiredAppRemoval) => void;
 };
 
 /** One app the agent holds, as its desired store would persist it. */
@@ -84,6 +88,11 @@ export type AppliedRecord = {
   revision: string;
   /** Which stream of this agent delivered it (1 for the first). */
   stream: number;
+  /**
+   * When it was persisted, in milliseconds since the Unix epoch with sub-millisecond precision
+   * (`performance.timeOrigin + performance.now()`), comparable across processes of one machine.
+   */
+  persistedAtMs: number;
 };
 
 export type SimulatedAgentStats = {
@@ -369,6 +378,7 @@ function createSimulatedAgent(options: SimulatedAgentOptions, identity: Identity
     };
 
     const reportStatus = async (app: string, operation?: { requestId: string }) => {
+      if (options.reportStatuses === false) return;
       const entry = held.get(app);
       const status: MessageInitShape<typeof AppStatusSchema> = entry
         ? statusOf(entry, operation?.requestId)
@@ -419,7 +429,8 @@ function createSimulatedAgent(options: SimulatedAgentOptions, identity: Identity
       return decode(bundle.data, bundle.encoding);
     };
 
-    const receiveUpsert = async ({ seq, app }: DesiredAppUpsert): Promise<void> => {
+    const receiveUpsert = async (upsert: DesiredAppUpsert): Promise<void> => {
+      const { seq, app } = upsert;
       if (app === undefined) return ack(seq, "", "", false, "upsert without an app");
       const heldSeq = seqs.get(app.name);
       if (heldSeq !== undefined && seq <= heldSeq) {
@@ -442,19 +453,23 @@ function createSimulatedAgent(options: SimulatedAgentOptions, identity: Identity
       });
       seqs.set(app.name, seq);
       if (seq > lastAppliedSeq) lastAppliedSeq = seq;
-      applied.push({
+      const record: AppliedRecord = {
         kind: "upsert",
         app: app.name,
         seq,
         digest: app.digest,
         revision: app.revision,
         stream: streamNumber,
-      });
+        persistedAtMs: performance.timeOrigin + performance.now(),
+      };
+      applied.push(record);
+      options.onApplied?.(record, upsert);
       await ack(seq, app.name, app.digest, true);
       await reportStatus(app.name);
     };
 
-    const receiveRemoval = async ({ seq, app }: DesiredAppRemoval): Promise<void> => {
+    const receiveRemoval = async (removal: DesiredAppRemoval): Promise<void> => {
+      const { seq, app } = removal;
       const heldSeq = seqs.get(app);
       if (heldSeq !== undefined && seq <= heldSeq) {
         stats.resends += 1;
@@ -463,7 +478,17 @@ function createSimulatedAgent(options: SimulatedAgentOptions, identity: Identity
       held.delete(app);
       seqs.set(app, seq);
       if (seq > lastAppliedSeq) lastAppliedSeq = seq;
-      applied.push({ kind: "removal", app, seq, digest: "", revision: "", stream: streamNumber });
+      const record: AppliedRecord = {
+        kind: "removal",
+        app,
+        seq,
+        digest: "",
+        revision: "",
+        stream: streamNumber,
+        persistedAtMs: performance.timeOrigin + performance.now(),
+      };
+      applied.push(record);
+      options.onApplied?.(record, removal);
       await ack(seq, app, "", true);
       await reportStatus(app);
     };

@@ -529,6 +529,36 @@ describe("AgentService.Connect", () => {
     assert.match(events[0]?.message ?? "", /spoke again on its open stream/);
   });
 
+  it("records heartbeats of many clusters as their last-seen time, gathered into one write", {
+    timeout,
+  }, async (t) => {
+    const registered = [await registerCluster(), await registerCluster(), await registerCluster()];
+    const streams = registered.map((cluster) => useStream(t, cluster.credential));
+    for (const [i, stream] of streams.entries()) {
+      await stream.send(hello(registered[i]?.name ?? ""));
+      assert.equal((await stream.receive()).body.case, "welcome");
+    }
+    const before = new Date();
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    const calls: number[] = [];
+    const markSeenMany = store.clusters.markSeenMany;
+    store.clusters.markSeenMany = (ids, at) => {
+      calls.push(ids.length);
+      return markSeenMany(ids, at);
+    };
+    t.after(() => {
+      store.clusters.markSeenMany = markSeenMany;
+    });
+    for (const stream of streams) await stream.send({ body: { case: "heartbeat", value: {} } });
+    await waitFor("last-seen times written", async () => {
+      const seen = await Promise.all(registered.map((cluster) => store.clusters.get(cluster.id)));
+      return seen.every((cluster) => (cluster?.lastSeenAt?.getTime() ?? 0) > before.getTime());
+    });
+    // Streams of earlier tests may beat in the same second: their clusters join the write.
+    assert.equal(calls.length, 1, `one write for the three heartbeats, not ${calls.length}`);
+    assert.ok((calls[0] ?? 0) >= 3, `${calls[0]} clusters in it`);
+  });
+
   it("stores app statuses and answers bundle requests", { timeout }, async (t) => {
     const cluster = await registerCluster();
     const bytes = await putBundle("b-req", '[{"kind":"Service"}]');

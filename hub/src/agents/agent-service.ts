@@ -5,8 +5,8 @@
  * bus announces them, and records acks, statuses and heartbeats in the store.
  */
 import { randomUUID } from "node:crypto";
-import { type MessageInitShape, toJson } from "@bufbuild/protobuf";
-import { timestampDate, timestampFromDate } from "@bufbuild/protobuf/wkt";
+import type { MessageInitShape } from "@bufbuild/protobuf";
+import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import type {
   AgentMessage,
   AgentMessageSchema,
@@ -16,18 +16,17 @@ import type {
 } from "@flotilla/proto/gen/flotilla/v1/agent_pb";
 import type {
   AppSourceSchema,
-  AppStatus,
   DesiredAppSchema,
   IgnoreDifferenceSchema,
   SyncPolicySchema,
 } from "@flotilla/proto/gen/flotilla/v1/app_pb";
-import { AppStatusSchema, OperationPhase } from "@flotilla/proto/gen/flotilla/v1/app_pb";
 import { GrpcError, type ServerBidiStream, type ServiceImpl } from "@flotilla/proto/grpc";
-import { HEALTH_NAMES, PHASE_NAMES, SYNC_NAMES } from "@flotilla/proto/status-names";
 import { generateToken, parseToken, redact } from "../auth/tokens.js";
 import type { Bus, BusEvent } from "../bus/bus.js";
 import { checkRequest } from "../server/check-request.js";
-import type { AppStatusRecord, Store, Target, TokenRefusal } from "../store/store.js";
+import { createStatusWriter } from "../status/status-writer.js";
+import type { Store, Target, TokenRefusal } from "../store/store.js";
+import { createClusterEventRouter } from "./cluster-event-router.js";
 import { type Change, createDeliveryQueue, planResume } from "./delivery-queue.js";
 
 export type AgentServiceOptions = {
@@ -82,13 +81,8 @@ const TOKEN_REFUSAL_MESSAGE: Record<TokenRefusal, string> = {
   revoked: "bootstrap token was revoked",
 };
 
-/** One line on why an app is not Synced and Healthy: the failed sync, else the health message. */
-function statusMessage(status: AppStatus): string {
-  const operation = status.operation;
-  if (operation && (operation.phase === OperationPhase.FAILED || operation.phase === OperationPhase.ERROR))
-    return operation.message || "sync failed";
-  return status.healthMessage;
-}
+/** How long heartbeats are gathered before their clusters' last-seen times are written. */
+const HEARTBEAT_FLUSH_MS = 1_000;
 
 /** gRPC's default receive limit, which agents keep: no message to an agent may be larger. */
 const AGENT_RECEIVE_LIMIT_BYTES = 4 * 1024 * 1024;
@@ -108,6 +102,37 @@ export function createAgentService(options: AgentServiceOptions): AgentServiceHa
   const connections = new Map<string, Connection>();
   /** The delivery of every stream past Hello, for stats(). */
   const deliveries = new Set<DeliveryDepth>();
+  /** One bus subscription for all streams, each stream getting its cluster's events. */
+  const clusterEvents = createClusterEventRouter(bus, (error) =>
+    log("agent streams: bus subscription failed", { error: error.message }),
+  );
+  /** Statuses are written in groups across streams (see hub/src/status/status-writer.ts). */
+  const statusWriter = createStatusWriter({ store, bus, now });
+
+  /**
+   * Heartbeats are written in one statement a second for all clusters, not one each: 10,000
+   * agents beating every 10 s would otherwise cost 1,000 writes a second of an idle hub. The
+   * watchdog's cutoff is minutes, so a second's delay does not matter.
+   */
+  let seenPending = new Set<string>();
+  let seenFlush: Promise<void> | undefined;
+  function noteSeen(clusterId: string): void {
+    seenPending.add(clusterId);
+    seenFlush ??= new Promise<void>((resolve) => setTimeout(resolve, HEARTBEAT_FLUSH_MS).unref()).then(
+      flushSeen,
+    );
+  }
+  async function flushSeen(): Promise<void> {
+    const ids = [...seenPending];
+    seenPending = new Set();
+    seenFlush = undefined;
+    if (ids.length === 0) return;
+    try {
+      await store.clusters.markSeenMany(ids, now());
+    } catch (error) {
+      log(`heartbeats of ${ids.length} clusters not recorded`, { error: (error as Error).message });
+    }
+  }
 
   async function publishClusterState(clusterId: string, state: "Connected" | "Disconnected"): Promise<void> {
     await bus.publish({ type: "cluster", clusterId, state, replica, at: now().toISOString() });
@@ -231,7 +256,8 @@ export function createAgentService(options: AgentServiceOptions): AgentServiceHa
         deliveries.add(delivery);
         streamDelivery = delivery;
         // Subscribe before reading the targets, so a change made meanwhile is not missed.
-        const subscription = bus.subscribe(
+        const subscription = clusterEvents.listen(
+          clusterId,
           async (event) => {
             if (event.type === "targets-changed" && event.clusterId === clusterId)
               await delivery.onChanged(event);
@@ -252,7 +278,7 @@ export function createAgentService(options: AgentServiceOptions): AgentServiceHa
                 );
             }
           },
-          { onError: (error) => log(`cluster ${cluster.name}: delivery failed`, { error: error.message }) },
+          (error) => log(`cluster ${cluster.name}: delivery failed`, { error: error.message }),
         );
         try {
           await Promise.race([subscription.ready, ended]);
@@ -281,6 +307,8 @@ export function createAgentService(options: AgentServiceOptions): AgentServiceHa
         if (connections.get(clusterId) === connection) {
           connections.delete(clusterId);
           await store.clusters.setState(clusterId, "Disconnected");
+          // Its reports written first, so that none of them clears the stale flag set next.
+          await statusWriter.release(clusterId);
           await store.statuses.markStale(clusterId);
           await publishClusterState(clusterId, "Disconnected");
         }
@@ -292,6 +320,7 @@ export function createAgentService(options: AgentServiceOptions): AgentServiceHa
       const open = [...connections.values()];
       for (const connection of open) connection.end(new GrpcError("UNAVAILABLE", "the hub is shutting down"));
       await Promise.all(open.map((connection) => connection.done));
+      await flushSeen();
     },
 
     stats() {
@@ -388,113 +417,16 @@ export function createAgentService(options: AgentServiceOptions): AgentServiceHa
       case "appStatus":
         if (body.value.app === "") throw new GrpcError("INVALID_ARGUMENT", "AppStatus.app is required");
         metrics?.statusIngested();
-        await recordStatus(clusterId, body.value);
+        await statusWriter.record(clusterId, body.value);
         return;
       case "heartbeat":
-        await store.clusters.markSeen(clusterId, now());
+        noteSeen(clusterId);
         return;
       case "bundleRequest":
         for (const digest of body.value.digests) await delivery.sendBundle(digest);
         return;
       case undefined:
         return;
-    }
-  }
-
-  async function recordStatus(clusterId: string, status: AppStatus): Promise<void> {
-    const observedAt = status.observedAt ? timestampDate(status.observedAt) : now();
-    if (status.removed) {
-      await store.statuses.remove(clusterId, status.app);
-      await bus.publish({
-        type: "status",
-        clusterId,
-        app: status.app,
-        digest: "",
-        sync: "Unknown",
-        health: "Unknown",
-        observedAt: observedAt.toISOString(),
-        revision: "",
-        message: "",
-        removed: true,
-      });
-      return;
-    }
-    const sync = SYNC_NAMES[status.syncStatus] ?? "Unknown";
-    const health = HEALTH_NAMES[status.healthStatus] ?? "Unknown";
-    const json = toJson(AppStatusSchema, status) as {
-      operation?: Record<string, unknown>;
-      resources?: unknown[];
-      conditions?: unknown[];
-    };
-    const previous = await store.statuses.get(clusterId, status.app);
-    await store.statuses.upsert({
-      clusterId,
-      app: status.app,
-      digest: status.digest,
-      revision: status.revision,
-      sync,
-      health,
-      healthMessage: status.healthMessage,
-      operation: json.operation ?? null,
-      resources: json.resources ?? [],
-      conditions: json.conditions ?? [],
-      observedAt,
-    });
-    await store.clusters.markSeen(clusterId, now());
-    const operation = status.operation;
-    if (operation?.requestId) await store.syncRequests.ack(clusterId, operation.requestId);
-    await recordTransitions(clusterId, status, previous, { sync, health });
-    await bus.publish({
-      type: "status",
-      clusterId,
-      app: status.app,
-      digest: status.digest,
-      sync,
-      health,
-      observedAt: observedAt.toISOString(),
-      revision: status.revision,
-      message: statusMessage(status),
-    });
-  }
-
-  /** Health and sync transitions and finished operations go to the event history. */
-  async function recordTransitions(
-    clusterId: string,
-    status: AppStatus,
-    previous: AppStatusRecord | undefined,
-    now: { sync: string; health: string },
-  ): Promise<void> {
-    const base = { clusterId, app: status.app };
-    const data = { revision: status.revision, digest: status.digest, actor: "agent" };
-    const fromHealth = previous?.health ?? "Unknown";
-    if (fromHealth !== now.health) {
-      await store.events.append({
-        ...base,
-        type: "health-changed",
-        message: `${fromHealth} -> ${now.health}${status.healthMessage ? `: ${status.healthMessage}` : ""}`,
-        data: { ...data, from: fromHealth, to: now.health },
-      });
-    }
-    const fromSync = previous?.sync ?? "Unknown";
-    if (fromSync !== now.sync) {
-      await store.events.append({
-        ...base,
-        type: "sync-status-changed",
-        message: `${fromSync} -> ${now.sync}`,
-        data: { ...data, from: fromSync, to: now.sync },
-      });
-    }
-    const operation = status.operation;
-    const finishedAt = operation?.finishedAt ? timestampDate(operation.finishedAt).toISOString() : undefined;
-    const previousFinished = (previous?.operation as { finishedAt?: string } | null | undefined)?.finishedAt;
-    if (operation && finishedAt && finishedAt !== previousFinished) {
-      const phase = PHASE_NAMES[operation.phase] ?? "Running";
-      await store.events.append({
-        ...base,
-        type: "operation-finished",
-        message: `sync ${phase}${operation.message ? `: ${operation.message}` : ""}`,
-        data: { ...data, phase, requestId: operation.requestId, revision: operation.revision },
-      });
     }
   }
 

@@ -1,7 +1,7 @@
 /**
  * GetFleetStatus over the fleet index. The proto pages by (cluster, app) row; the index pages by
  * cluster and filters one health and one sync value at a time. So this walks every cluster the
- * selector admits, in name order (index pages of 1,000 clusters), filters rows itself, counts
+ * selector admits, in name order (one pass of FleetIndex.scan), filters rows itself, counts
  * every matching row and keeps only the rows after the page token's (cluster, app) position.
  * Memory stays bounded by the page size; time is linear in the fleet (the index is in memory).
  */
@@ -32,8 +32,6 @@ import {
 } from "./fleet-messages.js";
 import { createPageToken, pageSizeOf, readPageToken } from "./page-token.js";
 
-const INDEX_PAGE = 1_000;
-
 type RowPosition = { c: string; a: string };
 
 export type FleetStatusInput = {
@@ -46,23 +44,15 @@ export type FleetStatusInput = {
 };
 
 /** Every cluster `clusters` admits, with the apps matching app/problems, in name order. */
-export function* scanFleet(
+export function scanFleet(
   index: FleetIndex,
   query: { selector: (labels: Labels) => boolean; app?: string; problems?: boolean },
 ): Generator<IndexedCluster & { apps: IndexedApp[] }> {
-  let after: string | undefined;
-  for (;;) {
-    const page = index.query({
-      selector: query.selector,
-      ...(query.app ? { app: query.app } : {}),
-      ...(query.problems ? { problems: true } : {}),
-      ...(after !== undefined ? { after } : {}),
-      limit: INDEX_PAGE,
-    });
-    yield* page.clusters;
-    if (page.next === undefined) return;
-    after = page.next;
-  }
+  return index.scan({
+    selector: query.selector,
+    ...(query.app ? { app: query.app } : {}),
+    ...(query.problems ? { problems: true } : {}),
+  });
 }
 
 /** Answers GetFleetStatus; throws INVALID_ARGUMENT for a page token issued for other filters. */

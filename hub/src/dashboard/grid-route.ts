@@ -22,6 +22,7 @@ import { type ApiAccess, createApiAccess, parseSelectorArgument } from "../api/a
 import type { Principal } from "../auth/api-auth.js";
 import type { FleetIndex, HealthCode, IndexedApp, SyncCode } from "../fleet/fleet-index.js";
 import { columnOf } from "../fleet/grid-column.js";
+import type { Labels } from "../fleet/label-selector.js";
 import type { HubRuntime, Logger } from "../server/hub-runtime.js";
 import type { GridApp, GridResponse } from "./grid-types.js";
 
@@ -136,9 +137,7 @@ export function queryGrid(
     !query.problems;
   // Every column in the caller's scope, so a filter does not hide its own choices: a second
   // pass only when the first was filtered.
-  const columns = unfiltered
-    ? page.countsByApp
-    : index.query({ selector: scope, groupBy: columnOf, limit: 1 }).countsByApp;
+  const columns = unfiltered ? Object.keys(page.countsByApp) : columnsInScope(index, scope, principal);
   return {
     clusters: page.clusters.map((cluster) => ({
       name: cluster.name,
@@ -147,12 +146,39 @@ export function queryGrid(
       lastSeen: cluster.lastSeen ?? null,
       apps: cluster.apps.map((app) => toGridApp(app, columnOf(app.app, cluster.name))),
     })),
-    apps: Object.keys(columns),
+    apps: columns,
     next: page.next ?? null,
     matchedClusters: page.matchedClusters,
     counts: page.counts,
     countsByApp: page.countsByApp,
   };
+}
+
+/**
+ * The columns a caller's scope sees, kept per index and scope until the fleet's shape changes
+ * (statuses alone do not move them), so a filtered query makes one pass over the fleet, not two.
+ */
+const columnCache = new WeakMap<FleetIndex, Map<string, { shape: number; columns: string[] }>>();
+const COLUMN_CACHE_SCOPES = 100;
+
+function columnsInScope(
+  index: FleetIndex,
+  scope: (labels: Labels) => boolean,
+  principal: Principal,
+): string[] {
+  const key = principal.role === "admin" ? "" : JSON.stringify(principal.selector ?? null);
+  let byScope = columnCache.get(index);
+  if (!byScope) {
+    byScope = new Map();
+    columnCache.set(index, byScope);
+  }
+  const shape = index.shapeVersion();
+  const cached = byScope.get(key);
+  if (cached?.shape === shape) return cached.columns;
+  const columns = Object.keys(index.query({ selector: scope, groupBy: columnOf, limit: 1 }).countsByApp);
+  if (byScope.size >= COLUMN_CACHE_SCOPES) byScope.clear();
+  byScope.set(key, { shape, columns });
+  return columns;
 }
 
 function toGridApp(app: IndexedApp, column: string): GridApp {

@@ -153,4 +153,80 @@ describe("createFleetIndex", () => {
     assert.equal(page.clusters.length, 1_000);
     assert.equal(page.next, "c-00999");
   });
+
+  it("scans every admitted cluster in name order in one pass, past any page size, with only matching apps", () => {
+    const index = sampleFleet();
+    for (let i = 0; i < 1_500; i++) {
+      index.upsertCluster({
+        id: `x${i}`,
+        name: `x-${String(i).padStart(5, "0")}`,
+        labels: { env: "prod" },
+        state: "Connected",
+      });
+      index.upsertApp(`x${i}`, app("web", i % 500 === 0 ? { health: "Degraded" } : {}));
+    }
+    const all = [...index.scan({ selector: prod })];
+    assert.equal(all.length, 1_503);
+    assert.deepEqual(
+      all.slice(0, 4).map((c) => [c.name, c.apps.map((a) => a.app)]),
+      [
+        ["prod-1", ["db", "web"]],
+        ["prod-2", ["db", "web"]],
+        ["prod-3", ["db", "web"]],
+        ["x-00000", ["web"]],
+      ],
+    );
+    const problems = [...index.scan({ problems: true })];
+    assert.deepEqual(
+      problems.map((c) => c.name),
+      ["prod-2", "x-00000", "x-00500", "x-01000"],
+    );
+    assert.deepEqual(
+      [...index.scan({ app: "db" })].map((c) => c.name),
+      ["prod-1", "prod-2", "prod-3"],
+    );
+  });
+
+  it("moves the shape version when clusters, apps or labels change, not when a status does", () => {
+    const index = sampleFleet();
+    const start = index.shapeVersion();
+    index.upsertApp("c1", app("web", { health: "Degraded" }));
+    index.upsertCluster({ id: "c1", name: "prod-1", labels: { env: "prod" }, state: "Disconnected" });
+    index.setStale("c1", true);
+    assert.equal(index.shapeVersion(), start, "status, state and staleness leave the shape");
+    const moves: [string, () => void][] = [
+      ["a new app", () => index.upsertApp("c1", app("cache"))],
+      ["a removed app", () => index.removeApp("c1", "cache")],
+      [
+        "new labels",
+        () => index.upsertCluster({ id: "c1", name: "prod-1", labels: { env: "dev" }, state: "Connected" }),
+      ],
+      ["a new cluster", () => index.upsertCluster({ id: "c9", name: "new-1", labels: {}, state: "Pending" })],
+      ["a removed cluster", () => index.removeCluster("c9")],
+    ];
+    for (const [what, change] of moves) {
+      const before = index.shapeVersion();
+      change();
+      assert.ok(index.shapeVersion() > before, what);
+    }
+    const before = index.shapeVersion();
+    index.removeApp("c1", "no-such-app");
+    assert.equal(index.shapeVersion(), before, "removing an absent app changes nothing");
+  });
+
+  it("groups apps with groupBy once per app, and again after the function changes", () => {
+    const index = sampleFleet();
+    let calls = 0;
+    const byFirstLetter = (name: string) => {
+      calls += 1;
+      return name.slice(0, 1);
+    };
+    const first = index.query({ groupBy: byFirstLetter });
+    assert.deepEqual(Object.keys(first.countsByApp), ["d", "w"]);
+    assert.equal(calls, 7);
+    index.query({ groupBy: byFirstLetter, health: "Degraded" });
+    assert.equal(calls, 7, "cached per app");
+    const other = index.query({ groupBy: (name) => name.toUpperCase() });
+    assert.deepEqual(Object.keys(other.countsByApp), ["DB", "WEB"]);
+  });
 });

@@ -94,6 +94,20 @@ export type FleetIndex = {
   /** Marks every app of a cluster stale (it stopped talking) or fresh again. */
   setStale(clusterId: string, stale: boolean): void;
   query(query: FleetQuery): FleetPage;
+  /**
+   * Every cluster the selector admits, in name order, with its apps that match `app` and
+   * `problems` (sorted by name): one pass, no counting, so a caller that filters and counts
+   * itself walks the fleet once however many clusters it skips.
+   */
+  scan(
+    query: Pick<FleetQuery, "selector" | "app" | "problems">,
+  ): Generator<IndexedCluster & { apps: IndexedApp[] }>;
+  /**
+   * Changes whenever a cluster or an app is added or removed or a cluster's labels change, but
+   * not when a status changes: what is derived from the shape of the fleet alone (the grid's
+   * columns) may be cached until it moves.
+   */
+  shapeVersion(): number;
   cluster(idOrName: string): (IndexedCluster & { apps: IndexedApp[] }) | undefined;
   size(): { clusters: number; apps: number };
   /** Clusters by state and apps by health and by sync over the whole index, in one pass. */
@@ -149,13 +163,32 @@ export function isProblem(app: IndexedApp): boolean {
   return app.problem || app.stale || app.sync !== "Synced" || app.health !== "Healthy";
 }
 
-type Entry = { cluster: IndexedCluster; apps: Map<string, IndexedApp> };
+type Entry = {
+  cluster: IndexedCluster;
+  apps: Map<string, IndexedApp>;
+  /** groupBy(app, cluster) per app, for the last groupBy function used (a pure function of the names). */
+  groups?: { groupBy: (app: string, cluster: string) => string; byApp: Map<string, string> };
+};
+
+/** The group of `app` in `entry`, computed once per app name and groupBy function. */
+function groupOf(entry: Entry, app: string, groupBy: (app: string, cluster: string) => string): string {
+  if (entry.groups?.groupBy !== groupBy) entry.groups = { groupBy, byApp: new Map() };
+  let group = entry.groups.byApp.get(app);
+  if (group === undefined) {
+    group = groupBy(app, entry.cluster.name);
+    entry.groups.byApp.set(app, group);
+  }
+  return group;
+}
+
+const byAppName = (a: IndexedApp, b: IndexedApp) => (a.app < b.app ? -1 : a.app > b.app ? 1 : 0);
 
 export function createFleetIndex(): FleetIndex {
   const byId = new Map<string, Entry>();
   const byName = new Map<string, Entry>();
   /** Cluster names in order, rebuilt lazily after a name is added or removed. */
   let sortedNames: string[] | undefined;
+  let shape = 0;
 
   const names = () => {
     sortedNames ??= [...byName.keys()].sort();
@@ -185,7 +218,9 @@ export function createFleetIndex(): FleetIndex {
           byName.delete(existing.cluster.name);
           byName.set(cluster.name, existing);
           sortedNames = undefined;
-        }
+          existing.groups = undefined;
+          shape += 1;
+        } else if (!sameLabels(existing.cluster.labels, cluster.labels)) shape += 1;
         existing.cluster = { ...cluster };
         return;
       }
@@ -193,6 +228,7 @@ export function createFleetIndex(): FleetIndex {
       byId.set(cluster.id, entry);
       byName.set(cluster.name, entry);
       sortedNames = undefined;
+      shape += 1;
     },
 
     removeCluster(id) {
@@ -201,6 +237,7 @@ export function createFleetIndex(): FleetIndex {
       byId.delete(id);
       byName.delete(entry.cluster.name);
       sortedNames = undefined;
+      shape += 1;
     },
 
     setClusterState(id, state, lastSeen) {
@@ -210,11 +247,14 @@ export function createFleetIndex(): FleetIndex {
     },
 
     upsertApp(clusterId, app) {
-      byId.get(clusterId)?.apps.set(app.app, { ...app });
+      const entry = byId.get(clusterId);
+      if (!entry) return;
+      if (!entry.apps.has(app.app)) shape += 1;
+      entry.apps.set(app.app, { ...app });
     },
 
     removeApp(clusterId, app) {
-      byId.get(clusterId)?.apps.delete(app);
+      if (byId.get(clusterId)?.apps.delete(app)) shape += 1;
     },
 
     setStale(clusterId, stale) {
@@ -240,7 +280,7 @@ export function createFleetIndex(): FleetIndex {
         const apps: IndexedApp[] = [];
         let matchedApps = 0;
         for (const app of entry.apps.values()) {
-          const group = query.groupBy ? query.groupBy(app.app, name) : app.app;
+          const group = query.groupBy ? groupOf(entry, app.app, query.groupBy) : app.app;
           if (!appMatches(app, group, query)) continue;
           matchedApps += 1;
           if (onPage) apps.push(app);
@@ -255,7 +295,7 @@ export function createFleetIndex(): FleetIndex {
         if (narrowByApps && matchedApps === 0) continue;
         matchedClusters += 1;
         if (onPage) {
-          apps.sort((a, b) => (a.app < b.app ? -1 : a.app > b.app ? 1 : 0));
+          apps.sort(byAppName);
           page.push({ ...entry.cluster, apps });
         } else if (
           next === undefined &&
@@ -276,6 +316,25 @@ export function createFleetIndex(): FleetIndex {
         countsByApp,
       };
     },
+
+    *scan(query) {
+      for (const name of names()) {
+        const entry = byName.get(name);
+        if (!entry) continue;
+        if (query.selector && !query.selector(entry.cluster.labels)) continue;
+        const apps: IndexedApp[] = [];
+        for (const app of entry.apps.values()) {
+          if (query.app !== undefined && app.app !== query.app) continue;
+          if (query.problems && !isProblem(app)) continue;
+          apps.push(app);
+        }
+        if ((query.app !== undefined || query.problems) && apps.length === 0) continue;
+        apps.sort(byAppName);
+        yield { ...entry.cluster, apps };
+      }
+    },
+
+    shapeVersion: () => shape,
 
     cluster(idOrName) {
       const entry = byId.get(idOrName) ?? byName.get(idOrName);
@@ -306,4 +365,11 @@ export function createFleetIndex(): FleetIndex {
       return counts;
     },
   };
+}
+
+function sameLabels(a: Readonly<Record<string, string>>, b: Readonly<Record<string, string>>): boolean {
+  const keys = Object.keys(a);
+  if (keys.length !== Object.keys(b).length) return false;
+  for (const key of keys) if (a[key] !== b[key]) return false;
+  return true;
 }

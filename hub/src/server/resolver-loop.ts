@@ -85,6 +85,15 @@ export function startResolverLoop(deps: Deps): ResolverLoop {
   const lastFetch = new Map<string, number>();
   let pending: Pending[] = [];
   let clustersChanged = true;
+  /**
+   * A resolve asked for only by clusters changing waits until then (performance.now() ms): twice
+   * as long after the previous resolve as that one took. Agents joining one after another would
+   * otherwise keep the resolver re-resolving back to back (each resolve writes every cluster's
+   * targets), holding the store their Register and Connect calls wait for; this way it takes at
+   * most a third of the time, and a new cluster gets its apps within three resolve times.
+   */
+  let clusterResolveNotBeforeMs = 0;
+  let lastSilentCheckMs = 0;
   let leader = false;
   let leaseValidUntil = 0;
   let lastMaintenance = 0;
@@ -248,7 +257,8 @@ export function startResolverLoop(deps: Deps): ResolverLoop {
     const nowMs = Date.now();
     const sources = await store.sources.list();
     const due = sources.some((source) => nowMs - (lastFetch.get(source.id) ?? 0) >= source.pollIntervalMs);
-    if (due || clustersChanged || pending.length > 0) {
+    const clusterResolveDue = clustersChanged && performance.now() >= clusterResolveNotBeforeMs;
+    if (due || clusterResolveDue || pending.length > 0) {
       const requests = pending;
       pending = [];
       clustersChanged = false;
@@ -260,13 +270,19 @@ export function startResolverLoop(deps: Deps): ResolverLoop {
         log("error", "resolve failed; desired state left as it was", { error });
         result = { changedTargets: 0, error: describeError(error) };
       }
-      metrics?.resolved(result.error ? "error" : "ok", (performance.now() - startedMs) / 1_000);
+      const tookMs = performance.now() - startedMs;
+      clusterResolveNotBeforeMs = performance.now() + 2 * tookMs;
+      metrics?.resolved(result.error ? "error" : "ok", tookMs / 1_000);
       const answered = requests.length > 0 ? requests : [{ requestId: "", source: "", hard: false }];
       for (const request of answered) {
         await bus.publish({ type: "resolved", requestId: request.requestId, ...result });
       }
     }
-    await markSilentClusters();
+    // Every bus event the resolver cares about wakes it; the silence check reads every cluster, so once a tick is enough.
+    if (nowMs - lastSilentCheckMs >= TICK_MS) {
+      lastSilentCheckMs = nowMs;
+      await markSilentClusters();
+    }
     if (nowMs - lastMaintenance >= MAINTENANCE_INTERVAL_MS) {
       lastMaintenance = nowMs;
       const pruned = await store.events.prune({

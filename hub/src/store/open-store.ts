@@ -2,7 +2,21 @@ import { createHash, timingSafeEqual } from "node:crypto";
 import { mkdir } from "node:fs/promises";
 import { fileURLToPath } from "node:url";
 import { PGlite } from "@electric-sql/pglite";
-import { and, asc, desc, eq, getTableColumns, gt, gte, isNull, lt, lte, type SQL, sql } from "drizzle-orm";
+import {
+  and,
+  asc,
+  desc,
+  eq,
+  getTableColumns,
+  gt,
+  gte,
+  inArray,
+  isNull,
+  lt,
+  lte,
+  type SQL,
+  sql,
+} from "drizzle-orm";
 import { drizzle as drizzlePg } from "drizzle-orm/node-postgres";
 import { migrate as migratePg } from "drizzle-orm/node-postgres/migrator";
 import type { PgDatabase, PgQueryResultHKT } from "drizzle-orm/pg-core";
@@ -25,6 +39,7 @@ import {
 } from "./schema.js";
 import type {
   ApiToken,
+  AppStatusInput,
   BootstrapToken,
   ConsumeTokenResult,
   EventPage,
@@ -287,6 +302,17 @@ function createStore(db: Db, now: () => Date, close: () => Promise<void>): Store
           .update(clusters)
           .set({ lastSeenAt: at ?? now() })
           .where(eq(clusters.id, id));
+      },
+
+      async markSeenMany(ids, at) {
+        const unique = [...new Set(ids)];
+        const lastSeenAt = at ?? now();
+        for (let i = 0; i < unique.length; i += INSERT_CHUNK_ROWS) {
+          await db
+            .update(clusters)
+            .set({ lastSeenAt })
+            .where(inArray(clusters.id, unique.slice(i, i + INSERT_CHUNK_ROWS)));
+        }
       },
 
       async setState(id, state) {
@@ -638,25 +664,40 @@ function createStore(db: Db, now: () => Date, close: () => Promise<void>): Store
 
     statuses: {
       async upsert(status) {
-        const row = {
-          clusterId: status.clusterId,
-          app: status.app,
-          digest: status.digest,
-          revision: status.revision,
-          sync: status.sync,
-          health: status.health,
-          healthMessage: status.healthMessage ?? "",
-          operation: status.operation ?? null,
-          resources: status.resources ?? [],
-          conditions: status.conditions ?? [],
-          observedAt: status.observedAt,
-          stale: false,
-        };
+        const row = statusRow(status);
         const { clusterId: _, app: __, ...update } = row;
         await db
           .insert(appStatuses)
           .values(row)
           .onConflictDoUpdate({ target: [appStatuses.clusterId, appStatuses.app], set: update });
+      },
+
+      async upsertMany(statuses) {
+        // One row per (cluster, app), the last report winning: PostgreSQL refuses an INSERT ...
+        // ON CONFLICT that would update the same row twice.
+        const latest = new Map<string, AppStatusInput>();
+        for (const status of statuses) latest.set(`${status.clusterId}\u0000${status.app}`, status);
+        const rows = [...latest.values()].map(statusRow);
+        for (let i = 0; i < rows.length; i += INSERT_CHUNK_ROWS) {
+          await db
+            .insert(appStatuses)
+            .values(rows.slice(i, i + INSERT_CHUNK_ROWS))
+            .onConflictDoUpdate({
+              target: [appStatuses.clusterId, appStatuses.app],
+              set: {
+                digest: sql`excluded.digest`,
+                revision: sql`excluded.revision`,
+                sync: sql`excluded.sync`,
+                health: sql`excluded.health`,
+                healthMessage: sql`excluded.health_message`,
+                operation: sql`excluded.operation`,
+                resources: sql`excluded.resources`,
+                conditions: sql`excluded.conditions`,
+                observedAt: sql`excluded.observed_at`,
+                stale: sql`excluded.stale`,
+              },
+            });
+        }
       },
 
       async get(clusterId, app) {
@@ -707,6 +748,21 @@ function createStore(db: Db, now: () => Date, close: () => Promise<void>): Store
           .returning();
         if (!row) throw new Error(`event ${event.type}: insert returned no row`);
         return row satisfies HubEvent;
+      },
+
+      async appendMany(list) {
+        const at = now();
+        const rows = list.map((event) => ({
+          at: event.at ?? at,
+          clusterId: event.clusterId ?? null,
+          app: event.app ?? null,
+          type: event.type,
+          message: event.message ?? "",
+          data: event.data ?? {},
+        }));
+        for (let i = 0; i < rows.length; i += INSERT_CHUNK_ROWS) {
+          await db.insert(events).values(rows.slice(i, i + INSERT_CHUNK_ROWS));
+        }
       },
 
       async list(query = {}): Promise<EventPage> {
@@ -868,4 +924,22 @@ function pickTarget({ app, digest, bundleDigest, desired }: TargetInput): Target
 
 function compareText(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
+}
+
+/** The row of one report: every column set, stale cleared. */
+function statusRow(status: AppStatusInput) {
+  return {
+    clusterId: status.clusterId,
+    app: status.app,
+    digest: status.digest,
+    revision: status.revision,
+    sync: status.sync,
+    health: status.health,
+    healthMessage: status.healthMessage ?? "",
+    operation: status.operation ?? null,
+    resources: status.resources ?? [],
+    conditions: status.conditions ?? [],
+    observedAt: status.observedAt,
+    stale: false,
+  };
 }

@@ -677,6 +677,72 @@ export function describeStoreContract(label: string, newDatabase: NewDatabase): 
       assert.equal(await store.statuses.remove(cluster.id, "web"), true);
       assert.equal(await store.statuses.get(cluster.id, "web"), undefined);
     });
+
+    it("upserts many statuses at once, the last report of an app winning, and clears stale", async () => {
+      const store = fixture.store();
+      const cluster = await addCluster(store, "status-many");
+      await store.statuses.upsert(status(cluster.id, "app-0000"));
+      await store.statuses.markStale(cluster.id);
+      const batch = Array.from({ length: 1_203 }, (_, i) =>
+        status(cluster.id, `app-${String(i % 1_201).padStart(4, "0")}`, {
+          health: i >= 1_201 ? "Degraded" : "Healthy",
+          revision: `r${i}`,
+          resources: [{ kind: "Deployment", name: `d${i}` }],
+        }),
+      );
+      await store.statuses.upsertMany(batch);
+      const listed = await store.statuses.list(cluster.id);
+      assert.equal(listed.length, 1_201);
+      const first = listed.find((s) => s.app === "app-0000");
+      assert.equal(first?.health, "Degraded");
+      assert.equal(first?.revision, "r1201");
+      assert.equal(first?.stale, false);
+      assert.deepEqual(first?.resources, [{ kind: "Deployment", name: "d1201" }]);
+      assert.equal(listed.find((s) => s.app === "app-0002")?.health, "Healthy");
+      await store.statuses.upsertMany([]);
+      assert.equal((await store.statuses.list(cluster.id)).length, 1_201);
+    });
+
+    it("marks many clusters seen in one call and ignores unknown ids", async () => {
+      const store = fixture.store();
+      const a = await addCluster(store, "seen-a");
+      const b = await addCluster(store, "seen-b");
+      const at = new Date("2030-01-02T03:04:05.000Z");
+      await store.clusters.markSeenMany([a.id, b.id, a.id, "no-such-cluster"], at);
+      assert.equal((await store.clusters.get(a.id))?.lastSeenAt?.toISOString(), at.toISOString());
+      assert.equal((await store.clusters.get(b.id))?.lastSeenAt?.toISOString(), at.toISOString());
+      await store.clusters.markSeenMany([]);
+    });
+  });
+
+  describe(`${label}: events in bulk`, () => {
+    const fixture = useStore();
+
+    it("appends many events in order", async () => {
+      const store = fixture.store();
+      await store.events.appendMany(
+        Array.from({ length: 1_002 }, (_, i) => ({
+          clusterId: "many",
+          app: "web",
+          type: "health-changed",
+          message: `m${i}`,
+          data: { i },
+        })),
+      );
+      await store.events.appendMany([]);
+      const page = await store.events.list({ clusterId: "many", limit: 3 });
+      assert.deepEqual(
+        page.events.map((e) => [e.message, e.data]),
+        [
+          ["m1001", { i: 1001 }],
+          ["m1000", { i: 1000 }],
+          ["m999", { i: 999 }],
+        ],
+      );
+      assert.ok((page.events[0]?.id ?? 0) > (page.events[1]?.id ?? 0));
+      const oldest = await store.events.list({ clusterId: "many", after: 0, limit: 1 });
+      assert.equal(oldest.events[0]?.message, "m0");
+    });
   });
 
   describe(`${label}: events`, () => {

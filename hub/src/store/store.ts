@@ -275,6 +275,8 @@ export type Store = {
     remove(id: string): Promise<boolean>;
     /** Records that its agent spoke at `at` (default: now). */
     markSeen(id: string, at?: Date): Promise<void>;
+    /** markSeen for several clusters in one statement; unknown ids are ignored. */
+    markSeenMany(ids: readonly string[], at?: Date): Promise<void>;
     setState(id: string, state: ClusterState): Promise<void>;
     /**
      * Turns the cluster Disconnected only if it is Connected and was last seen before `cutoff`,
@@ -361,6 +363,11 @@ export type Store = {
   statuses: {
     /** Stores the latest report of one app in one cluster and clears its stale flag. */
     upsert(status: AppStatusInput): Promise<void>;
+    /**
+     * upsert for many reports at once (a few statements of up to 1,000 rows); when one
+     * (cluster, app) appears more than once, the last one wins.
+     */
+    upsertMany(statuses: readonly AppStatusInput[]): Promise<void>;
     get(clusterId: string, app: string): Promise<AppStatusRecord | undefined>;
     /** All statuses, or one cluster's, ordered by cluster id then app. */
     list(clusterId?: string): Promise<AppStatusRecord[]>;
@@ -370,6 +377,8 @@ export type Store = {
   };
   events: {
     append(event: NewEvent): Promise<HubEvent>;
+    /** Appends events in the given order (ids increase along it), without returning them. */
+    appendMany(events: readonly NewEvent[]): Promise<void>;
     list(query?: EventQuery): Promise<EventPage>;
     /** Deletes events before `olderThan`, then the oldest beyond the newest `maxRows`; returns how many. */
     prune(retention: { olderThan?: Date; maxRows?: number }): Promise<number>;
