@@ -26,6 +26,7 @@ import type { Bus, BusEvent } from "../bus/bus.js";
 import { checkRequest } from "../server/check-request.js";
 import { createStatusWriter } from "../status/status-writer.js";
 import type { Store, Target, TokenRefusal } from "../store/store.js";
+import { createBundleCache } from "./bundle-cache.js";
 import { createClusterEventRouter } from "./cluster-event-router.js";
 import { type Change, createDeliveryQueue, planResume } from "./delivery-queue.js";
 
@@ -106,6 +107,8 @@ export function createAgentService(options: AgentServiceOptions): AgentServiceHa
   const clusterEvents = createClusterEventRouter(bus, (error) =>
     log("agent streams: bus subscription failed", { error: error.message }),
   );
+  /** The bundle a commit sends on every stream is read from the store once. */
+  const bundleCache = createBundleCache(store);
   /** Statuses are written in groups across streams (see hub/src/status/status-writer.ts). */
   const statusWriter = createStatusWriter({ store, bus, now });
 
@@ -498,7 +501,7 @@ export function createAgentService(options: AgentServiceOptions): AgentServiceHa
       };
       if (typeof desired.objectCount === "number") app.objectCount = desired.objectCount;
       if (!heldBundles.has(target.bundleDigest)) {
-        const bundle = await store.bundles.get(target.bundleDigest);
+        const bundle = await bundleCache.get(target.bundleDigest);
         // A missing bundle is sent without bytes; the agent asks with BundleRequest and gets an
         // error. So is a bundle too large for one message: the agent asks, and gets it in slices.
         if (bundle && bundle.bytes.length <= chunkBytes) {
@@ -525,14 +528,20 @@ export function createAgentService(options: AgentServiceOptions): AgentServiceHa
       }
     }
 
+    /** Target rows read by onChanged, by app, for pump to send without reading them again. */
+    const announced = new Map<string, Target>();
+
     async function pump(): Promise<void> {
       if (!live) return;
       for (let change = queue.take(); change; change = queue.take()) {
-        const targets = await store.targets.list(clusterId);
-        await sendChange(
-          change,
-          targets.find((target) => target.app === change.app),
-        );
+        // The row onChanged just read is the one to send, unless the app changed again since.
+        const known = announced.get(change.app);
+        announced.delete(change.app);
+        const target =
+          known && BigInt(known.seq) === change.seq
+            ? known
+            : (await store.targets.list(clusterId)).find((entry) => entry.app === change.app);
+        await sendChange(change, target);
       }
     }
 
@@ -590,6 +599,7 @@ export function createAgentService(options: AgentServiceOptions): AgentServiceHa
         const apps = new Set(event.apps);
         for (const target of await store.targets.list(clusterId)) {
           if (!apps.has(target.app)) continue;
+          announced.set(target.app, target);
           const seq = BigInt(target.seq);
           queue.push(
             target.removed
@@ -625,7 +635,7 @@ export function createAgentService(options: AgentServiceOptions): AgentServiceHa
 
       async sendBundle(digest: string): Promise<void> {
         await schedule(async () => {
-          const bundle = await store.bundles.get(digest);
+          const bundle = await bundleCache.get(digest);
           if (!bundle) {
             await send({
               body: { case: "bundle", value: { digest, error: `bundle ${digest} is not stored on the hub` } },

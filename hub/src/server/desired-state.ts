@@ -90,10 +90,12 @@ export async function applyResolutions(
   const removedIn = new Map<string, string[]>();
   const note = (map: Map<string, string[]>, app: string, cluster: string) =>
     map.set(app, [...(map.get(app) ?? []), cluster]);
+  // Previous targets matter only to keep what failed; without a failure they are not read.
+  const keepsSome = keepApps.size > 0 || failedSources.size > 0;
+  const entries: { clusterId: string; next: TargetInput[] }[] = [];
   for (const cluster of clusters) {
-    const previous = await store.targets.list(cluster.id);
     const inputs = next.get(cluster.id) ?? new Map<string, TargetInput>();
-    for (const target of previous) {
+    for (const target of keepsSome ? await store.targets.list(cluster.id) : []) {
       if (target.removed || inputs.has(target.app)) continue;
       const source = (target.desired as { sourceId?: string }).sourceId ?? "";
       if (keepApps.has(target.app) || failedSources.has(source)) {
@@ -105,7 +107,13 @@ export async function applyResolutions(
         });
       }
     }
-    const result = await store.targets.apply(cluster.id, [...inputs.values()]);
+    entries.push({ clusterId: cluster.id, next: [...inputs.values()] });
+  }
+  // One transaction for the whole fleet: a commit reaching 1,000 clusters used to cost 1,000.
+  const results = await store.targets.applyMany(entries);
+  for (const cluster of clusters) {
+    const result = results.get(cluster.id);
+    if (!result) continue;
     const changed = [...result.changed.map((t) => ({ app: t.app, seq: t.seq })), ...result.removed];
     if (changed.length === 0) continue;
     for (const target of result.changed) note(changedIn, target.app, cluster.name);

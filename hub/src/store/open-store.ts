@@ -39,6 +39,7 @@ import {
 } from "./schema.js";
 import type {
   ApiToken,
+  ApplyTargetsResult,
   AppStatusInput,
   BootstrapToken,
   ConsumeTokenResult,
@@ -77,6 +78,8 @@ const EVENTS_PAGE_DEFAULT = 100;
 const EVENTS_PAGE_MAX = 1_000;
 /** Rows per INSERT, well below PostgreSQL's 65,535 bind parameters. */
 const INSERT_CHUNK_ROWS = 1_000;
+/** Cluster ids per `in (...)` list. */
+const ID_CHUNK = 5_000;
 
 type Db = PgDatabase<PgQueryResultHKT>;
 
@@ -162,6 +165,108 @@ function createStore(db: Db, now: () => Date, close: () => Promise<void>): Store
   /** Locks a cluster row for the transaction; FOR NO KEY UPDATE lets FK checks of other rows pass. */
   const lockCluster = async (tx: Db, id: string) =>
     (await tx.select().from(clusters).where(eq(clusters.id, id)).for("no key update"))[0];
+
+  /**
+   * targets.apply for many clusters in one transaction and a handful of statements (a fanout to
+   * 1,000 clusters used to be 1,000 transactions): the clusters are locked in id order, their
+   * targets read at once, changed rows written in chunks and every desiredSeq in one statement.
+   */
+  const applyTargets = (
+    entries: readonly { clusterId: string; next: readonly TargetInput[] }[],
+  ): Promise<Map<string, ApplyTargetsResult>> =>
+    db.transaction(async (tx) => {
+      const results = new Map<string, ApplyTargetsResult>();
+      if (entries.length === 0) return results;
+      const ids = [...new Set(entries.map((entry) => entry.clusterId))].sort(compareText);
+      if (ids.length !== entries.length) throw new Error("apply targets: a cluster is listed twice");
+      const locked = new Map<string, { desiredSeq: number }>();
+      const current = new Map<string, Map<string, typeof targets.$inferSelect>>();
+      for (let i = 0; i < ids.length; i += ID_CHUNK) {
+        const chunk = ids.slice(i, i + ID_CHUNK);
+        const rows = await tx
+          .select({ id: clusters.id, desiredSeq: clusters.desiredSeq })
+          .from(clusters)
+          .where(inArray(clusters.id, chunk))
+          .orderBy(asc(clusters.id))
+          .for("no key update");
+        for (const row of rows) locked.set(row.id, row);
+        for (const row of await tx.select().from(targets).where(inArray(targets.clusterId, chunk))) {
+          const apps = current.get(row.clusterId) ?? new Map();
+          current.set(row.clusterId, apps);
+          apps.set(row.app, row);
+        }
+      }
+      const updatedAt = now();
+      const changedRows: Target[] = [];
+      const removedRows: { clusterId: string; app: string; seq: number }[] = [];
+      const seqUpdates: { id: string; seq: number }[] = [];
+      for (const { clusterId, next } of entries) {
+        const cluster = locked.get(clusterId);
+        if (!cluster) throw new Error(`cluster ${clusterId}: apply targets: no such cluster`);
+        const existing = current.get(clusterId) ?? new Map();
+        let seq = cluster.desiredSeq;
+        const changed: Target[] = [];
+        const wanted = new Set<string>();
+        for (const target of [...next].sort((a, b) => compareText(a.app, b.app))) {
+          if (wanted.has(target.app))
+            throw new Error(`cluster ${clusterId}: app ${target.app} targeted twice`);
+          wanted.add(target.app);
+          const old = existing.get(target.app);
+          if (old && !old.removed && old.digest === target.digest) continue;
+          seq += 1;
+          changed.push({
+            ...pickTarget(target),
+            clusterId,
+            seq,
+            ackedSeq: old?.ackedSeq ?? 0,
+            removed: false,
+            updatedAt,
+          });
+        }
+        const removed: { app: string; seq: number }[] = [];
+        for (const old of [...existing.values()].sort((a, b) => compareText(a.app, b.app))) {
+          if (wanted.has(old.app) || old.removed) continue;
+          seq += 1;
+          removed.push({ app: old.app, seq });
+        }
+        changedRows.push(...changed);
+        for (const removal of removed) removedRows.push({ clusterId, ...removal });
+        if (seq !== cluster.desiredSeq) seqUpdates.push({ id: clusterId, seq });
+        results.set(clusterId, { changed, removed });
+      }
+      for (let i = 0; i < changedRows.length; i += INSERT_CHUNK_ROWS) {
+        await tx
+          .insert(targets)
+          .values(changedRows.slice(i, i + INSERT_CHUNK_ROWS))
+          .onConflictDoUpdate({
+            target: [targets.clusterId, targets.app],
+            set: {
+              digest: sql`excluded.digest`,
+              bundleDigest: sql`excluded.bundle_digest`,
+              desired: sql`excluded.desired`,
+              seq: sql`excluded.seq`,
+              removed: false,
+              updatedAt: sql`excluded.updated_at`,
+            },
+          });
+      }
+      for (const removal of removedRows) {
+        await tx
+          .update(targets)
+          .set({ removed: true, seq: removal.seq, updatedAt })
+          .where(and(eq(targets.clusterId, removal.clusterId), eq(targets.app, removal.app)));
+      }
+      for (let i = 0; i < seqUpdates.length; i += INSERT_CHUNK_ROWS) {
+        const values = sql.join(
+          seqUpdates.slice(i, i + INSERT_CHUNK_ROWS).map((row) => sql`(${row.id}::text, ${row.seq}::bigint)`),
+          sql`, `,
+        );
+        await tx.execute(
+          sql`update ${clusters} set desired_seq = v.seq from (values ${values}) as v(id, seq) where ${clusters.id} = v.id`,
+        );
+      }
+      return results;
+    });
 
   /** Checks a token and locks its row, without counting a use. */
   const checkToken = async (
@@ -568,67 +673,12 @@ function createStore(db: Db, now: () => Date, close: () => Promise<void>): Store
     },
 
     targets: {
-      apply(clusterId, next) {
-        return db.transaction(async (tx) => {
-          const cluster = await lockCluster(tx, clusterId);
-          if (!cluster) throw new Error(`cluster ${clusterId}: apply targets: no such cluster`);
-          const current = new Map(
-            (await tx.select().from(targets).where(eq(targets.clusterId, clusterId))).map((t) => [t.app, t]),
-          );
-          const updatedAt = now();
-          let seq = cluster.desiredSeq;
-          const changed: Target[] = [];
-          const wanted = new Set<string>();
-          for (const target of [...next].sort((a, b) => compareText(a.app, b.app))) {
-            if (wanted.has(target.app))
-              throw new Error(`cluster ${clusterId}: app ${target.app} targeted twice`);
-            wanted.add(target.app);
-            const old = current.get(target.app);
-            if (old && !old.removed && old.digest === target.digest) continue;
-            seq += 1;
-            changed.push({
-              ...pickTarget(target),
-              clusterId,
-              seq,
-              ackedSeq: old?.ackedSeq ?? 0,
-              removed: false,
-              updatedAt,
-            });
-          }
-          const removed: { app: string; seq: number }[] = [];
-          for (const old of [...current.values()].sort((a, b) => compareText(a.app, b.app))) {
-            if (wanted.has(old.app) || old.removed) continue;
-            seq += 1;
-            removed.push({ app: old.app, seq });
-          }
-          for (let i = 0; i < changed.length; i += INSERT_CHUNK_ROWS) {
-            await tx
-              .insert(targets)
-              .values(changed.slice(i, i + INSERT_CHUNK_ROWS))
-              .onConflictDoUpdate({
-                target: [targets.clusterId, targets.app],
-                set: {
-                  digest: sql`excluded.digest`,
-                  bundleDigest: sql`excluded.bundle_digest`,
-                  desired: sql`excluded.desired`,
-                  seq: sql`excluded.seq`,
-                  removed: false,
-                  updatedAt: sql`excluded.updated_at`,
-                },
-              });
-          }
-          for (const removal of removed) {
-            await tx
-              .update(targets)
-              .set({ removed: true, seq: removal.seq, updatedAt })
-              .where(and(eq(targets.clusterId, clusterId), eq(targets.app, removal.app)));
-          }
-          if (seq !== cluster.desiredSeq) {
-            await tx.update(clusters).set({ desiredSeq: seq }).where(eq(clusters.id, clusterId));
-          }
-          return { changed, removed };
-        });
+      async apply(clusterId, next) {
+        const results = await applyTargets([{ clusterId, next }]);
+        return results.get(clusterId) ?? { changed: [], removed: [] };
       },
+
+      applyMany: (entries) => applyTargets(entries),
 
       list: (clusterId) =>
         db.select().from(targets).where(eq(targets.clusterId, clusterId)).orderBy(asc(targets.seq)),

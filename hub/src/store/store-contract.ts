@@ -636,6 +636,59 @@ export function describeStoreContract(label: string, newDatabase: NewDatabase): 
       );
       assert.deepEqual(await store.targets.list(cluster.id), []);
     });
+
+    it("applies many clusters' targets in one call with each cluster's own seqs, and nothing when one is unknown", async () => {
+      const store = fixture.store();
+      const a = await addCluster(store);
+      const b = await addCluster(store);
+      const c = await addCluster(store);
+      await store.targets.apply(a.id, [target("web", "w1"), target("old", "o1")]);
+      const results = await store.targets.applyMany([
+        { clusterId: a.id, next: [target("web", "w2")] },
+        { clusterId: b.id, next: [target("web", "w2"), target("api", "a1")] },
+        { clusterId: c.id, next: [] },
+      ]);
+      const summary = (id: string) => {
+        const result = results.get(id);
+        return [
+          ...(result?.changed ?? []).map((t) => `${t.app}@${t.seq}`),
+          ...(result?.removed ?? []).map((r) => `-${r.app}@${r.seq}`),
+        ];
+      };
+      assert.deepEqual(summary(a.id), ["web@3", "-old@4"]);
+      assert.deepEqual(summary(b.id), ["api@1", "web@2"]);
+      assert.deepEqual(summary(c.id), []);
+      assert.equal((await store.clusters.get(a.id))?.desiredSeq, 4);
+      assert.equal((await store.clusters.get(b.id))?.desiredSeq, 2);
+      assert.equal((await store.clusters.get(c.id))?.desiredSeq, 0);
+      assert.deepEqual(
+        (await store.targets.list(a.id)).map((t) => [t.app, t.digest, t.removed]),
+        [
+          ["web", "w2", false],
+          ["old", "o1", true],
+        ],
+      );
+      assert.deepEqual(
+        await store.targets.applyMany([
+          { clusterId: b.id, next: [target("api", "a1"), target("web", "w2")] },
+        ]),
+        new Map([[b.id, { changed: [], removed: [] }]]),
+        "the same digests change nothing",
+      );
+      await assert.rejects(
+        store.targets.applyMany([
+          { clusterId: b.id, next: [target("web", "w3")] },
+          { clusterId: randomUUID(), next: [target("web", "w3")] },
+        ]),
+        /no such cluster/,
+      );
+      assert.equal(
+        (await store.targets.list(b.id)).find((t) => t.app === "web")?.digest,
+        "w2",
+        "a refused call writes nothing",
+      );
+      assert.equal((await store.clusters.get(b.id))?.desiredSeq, 2);
+    });
   });
 
   describe(`${label}: statuses`, () => {

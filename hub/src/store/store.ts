@@ -350,6 +350,13 @@ export type Store = {
      * Serialized per cluster, so seqs never repeat or go back. Throws for an unknown cluster.
      */
     apply(clusterId: string, next: TargetInput[]): Promise<ApplyTargetsResult>;
+    /**
+     * `apply` for many clusters in one transaction, with the same seq rules per cluster; the
+     * result per cluster id. Throws for an unknown cluster or one listed twice, writing nothing.
+     */
+    applyMany(
+      entries: readonly { clusterId: string; next: readonly TargetInput[] }[],
+    ): Promise<Map<string, ApplyTargetsResult>>;
     /** Every target of the cluster, pending removals included, in seq order. */
     list(clusterId: string): Promise<Target[]>;
     /** Targets (and removals) whose seq is above what the agent acknowledged for them, in seq order. */
