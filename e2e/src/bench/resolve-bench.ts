@@ -1,13 +1,14 @@
 // The `resolve` benchmark (DESIGN.md section 6: 1,000 apps x 1,000 clusters through
 // ApplicationSets, <= 3 s cold, <= 300 ms after a one-file change). A synthetic fleet repository
-// laid out like gitops-bridge add-ons: `apps/app-NNNN/` directory apps of three objects each,
-// and per app an ApplicationSet in `appsets/` whose clusters generator sends it to every
-// cluster. (One ApplicationSet with a matrix of git directories x clusters would be the other
+// (hub/src/resolve/synthetic-fleet.ts) laid out like gitops-bridge add-ons: `apps/app-NNNN/`
+// directory apps of three objects each, and per app an ApplicationSet in `appsets/` whose
+// clusters generator sends it to every cluster. (One ApplicationSet with a matrix of git directories x clusters would be the other
 // common layout, but one generator may yield at most 100,000 param sets.)
 //
 // Every run is a child process of its own (fresh heap, fresh render cache, fresh git cache):
 // it resolves the repository cold, then commits a one-file change (one app's ConfigMap, new
-// content each time) and resolves again, `changes` times. The repository is built once, with
+// content each time) and resolves again, `changes` times, passing each resolve the memo of the
+// ones before as the hub's resolver loop does. The repository is built once, with
 // the git command line, by the parent. This file is also that child's entry point.
 import { fork } from "node:child_process";
 import { mkdtemp, rm } from "node:fs/promises";
@@ -17,14 +18,21 @@ import { performance } from "node:perf_hooks";
 import { fileURLToPath } from "node:url";
 import { createRenderCache, type RenderCache, renderSourceCached } from "@flotilla/hub/render/render-cache";
 import { createRenderTools } from "@flotilla/hub/render/render-source";
-import type { Cluster } from "@flotilla/hub/resolve/cluster";
 import { createFixtureRepo, openFixtureRepo } from "@flotilla/hub/resolve/fixture-repo";
 import {
+  createResolveMemo,
   type FleetResolution,
   type FleetRoot,
   type ResolveDeps,
+  type ResolveMemo,
   resolveFleet,
 } from "@flotilla/hub/resolve/resolve-fleet";
+import {
+  syntheticAppName,
+  syntheticClusters,
+  syntheticConfigMap,
+  syntheticFleetFiles,
+} from "@flotilla/hub/resolve/synthetic-fleet";
 import { openGitSource } from "@flotilla/hub/source/git-source";
 import { type BenchResult, extraFigure, result } from "./bench-result.js";
 
@@ -82,7 +90,7 @@ export async function benchResolve(options: ResolveBenchOptions): Promise<BenchR
   const dir = await mkdtemp(join(tmpdir(), "flotilla-bench-resolve-"));
   try {
     options.onProgress(`resolve: building a repository of ${apps} apps (${apps * 4} files)`);
-    const repo = await createFixtureRepo(join(dir, "repo"), { files: fleetFiles(apps) });
+    const repo = await createFixtureRepo(join(dir, "repo"), { files: syntheticFleetFiles(apps, REPO_URL) });
     const measured: ResolveRun[] = [];
     for (let run = 0; run < runs; run++) {
       const label = `resolve: run ${run + 1}/${runs} (${apps} apps x ${clusters} clusters)`;
@@ -178,7 +186,7 @@ async function measureRun(request: RunRequest, onProgress: (line: string) => voi
       repos: [{ url: repo.dir }],
       rewrites: [{ from: REPO_URL, to: repo.dir }],
     }),
-    clusters: fleetClusters(request.clusters),
+    clusters: syntheticClusters(request.clusters),
     // Directory apps only: no tool runs, so the binaries need not exist.
     render: (input, key) => renderSourceCached(input, tools, cache, key),
     limits: { maxApps: request.apps * request.clusters + request.apps + 10 },
@@ -191,16 +199,18 @@ async function measureRun(request: RunRequest, onProgress: (line: string) => voi
   const fleet: FleetRoot = { name: "root", source: { repoURL: REPO_URL, path: "appsets" } };
 
   onProgress("cold resolve");
-  const cold = await resolveCold(fleet, deps, cache);
+  const memo = createResolveMemo();
+  const cold = await resolveCold(fleet, deps, cache, memo);
   const out = cold.run;
   let previous = cold.digests;
   for (let change = 1; change <= request.changes; change++) {
     // One file of one app, new content each time, across runs too (content seen before would
     // hit the render cache).
     const mode = `run-${request.run}-change-${change}`;
-    await repo.commit({ [`apps/${appName(0)}/configmap.yaml`]: configMap(appName(0), mode) });
+    const app = syntheticAppName(0);
+    await repo.commit({ [`apps/${app}/configmap.yaml`]: syntheticConfigMap(app, mode) });
     onProgress(`change ${change}/${request.changes}`);
-    const next = await resolveOnce(fleet, deps, cache);
+    const next = await resolveOnce(fleet, deps, cache, memo);
     out.changeMs.push(next.ms);
     out.changeRenders.push(next.renders);
     checkProblems(next.resolution);
@@ -219,8 +229,9 @@ async function resolveCold(
   fleet: FleetRoot,
   deps: ResolveDeps,
   cache: RenderCache,
+  memo: ResolveMemo,
 ): Promise<{ run: ResolveRun; digests: string[] }> {
-  const { resolution, ms, renders } = await resolveOnce(fleet, deps, cache);
+  const { resolution, ms, renders } = await resolveOnce(fleet, deps, cache, memo);
   checkProblems(resolution);
   const run: ResolveRun = {
     targets: resolution.targets.length,
@@ -240,10 +251,11 @@ async function resolveOnce(
   fleet: FleetRoot,
   deps: ResolveDeps,
   cache: RenderCache,
+  memo: ResolveMemo,
 ): Promise<{ resolution: FleetResolution; ms: number; renders: number }> {
   const misses = cache.misses;
   const start = performance.now();
-  const resolution = await resolveFleet(fleet, deps);
+  const resolution = await resolveFleet(fleet, deps, memo);
   return { resolution, ms: performance.now() - start, renders: cache.misses - misses };
 }
 
@@ -271,124 +283,6 @@ function countChanged(before: readonly string[], after: FleetResolution): number
   let changed = 0;
   for (const [index, target] of after.targets.entries()) if (before[index] !== target.digest) changed++;
   return changed;
-}
-
-/** The fleet's files: per app an ApplicationSet and a directory of three manifests. */
-export function fleetFiles(apps: number): Record<string, string> {
-  const files: Record<string, string> = {};
-  for (let i = 0; i < apps; i++) {
-    const name = appName(i);
-    files[`appsets/${name}.yaml`] = applicationSet(name);
-    files[`apps/${name}/deployment.yaml`] = deployment(name);
-    files[`apps/${name}/service.yaml`] = service(name);
-    files[`apps/${name}/configmap.yaml`] = configMap(name, "initial");
-  }
-  return files;
-}
-
-function appName(index: number): string {
-  return `app-${String(index).padStart(4, "0")}`;
-}
-
-export function fleetClusters(count: number): Cluster[] {
-  return Array.from({ length: count }, (_, i) => ({
-    name: `cluster-${String(i).padStart(4, "0")}`,
-    server: `https://cluster-${i}.fleet.example.com:6443`,
-    labels: { env: i % 10 === 0 ? "staging" : "prod", region: `region-${i % 8}` },
-  }));
-}
-
-/** One ApplicationSet per app, sending it to every matching cluster (the gitops-bridge add-on layout). */
-function applicationSet(name: string): string {
-  return `apiVersion: argoproj.io/v1alpha1
-kind: ApplicationSet
-metadata:
-  name: ${name}
-  namespace: argocd
-spec:
-  goTemplate: true
-  goTemplateOptions: ["missingkey=error"]
-  generators:
-    - clusters:
-        selector:
-          matchExpressions:
-            - key: env
-              operator: In
-              values: [staging, prod]
-  template:
-    metadata:
-      name: '${name}-{{.name}}'
-      labels:
-        env: '{{index .metadata.labels "env"}}'
-    spec:
-      project: default
-      source:
-        repoURL: ${REPO_URL}
-        targetRevision: HEAD
-        path: apps/${name}
-      destination:
-        server: '{{.server}}'
-        namespace: ${name}
-      syncPolicy:
-        automated:
-          prune: true
-        syncOptions:
-          - CreateNamespace=true
-`;
-}
-
-function deployment(name: string): string {
-  return `apiVersion: apps/v1
-kind: Deployment
-metadata:
-  name: ${name}
-  labels:
-    app.kubernetes.io/name: ${name}
-spec:
-  replicas: 2
-  selector:
-    matchLabels:
-      app.kubernetes.io/name: ${name}
-  template:
-    metadata:
-      labels:
-        app.kubernetes.io/name: ${name}
-    spec:
-      containers:
-        - name: app
-          image: registry.example.com/${name}:1.0.0
-          ports:
-            - containerPort: 8080
-          resources:
-            requests:
-              cpu: 50m
-              memory: 64Mi
-`;
-}
-
-function service(name: string): string {
-  return `apiVersion: v1
-kind: Service
-metadata:
-  name: ${name}
-spec:
-  selector:
-    app.kubernetes.io/name: ${name}
-  ports:
-    - port: 80
-      targetPort: 8080
-`;
-}
-
-function configMap(name: string, mode: string): string {
-  return `apiVersion: v1
-kind: ConfigMap
-metadata:
-  name: ${name}-config
-data:
-  mode: ${mode}
-  LOG_LEVEL: info
-`;
 }
 
 if (process.argv.includes("--resolve-bench-child") && resolvePath(process.argv[1] ?? "") === thisFile) {

@@ -7,6 +7,9 @@ import { tmpdir } from "node:os";
 import { dirname, isAbsolute, join } from "node:path";
 import { after, before } from "node:test";
 import { fileURLToPath } from "node:url";
+import { createRenderCache, type RenderCache, renderSourceCached } from "../render/render-cache.js";
+import { createRenderTools, type RenderInput, type RenderOutcome } from "../render/render-source.js";
+import { type GitSource, openGitSource } from "../source/git-source.js";
 
 /** `hub/src/resolve/testdata/repos`: one folder per fixture repository. */
 export const FIXTURE_REPOS_DIR = fileURLToPath(new URL("./testdata/repos", import.meta.url));
@@ -127,4 +130,38 @@ export function useFixtureRepo(options: FixtureRepoOptions): () => FixtureRepo {
     if (!repo) throw new Error("useFixtureRepo: used outside a test");
     return repo;
   };
+}
+
+/** What a test resolves a fixture repository with (see openFixtureResolver). */
+export type FixtureResolver = {
+  git: GitSource;
+  cache: RenderCache;
+  render: (input: RenderInput, cacheKey: string) => Promise<RenderOutcome>;
+};
+
+/**
+ * A real GitSource reading `repo` under each of `urls`, the kustomize and helm binaries named by
+ * FLOTILLA_KUSTOMIZE and FLOTILLA_HELM, and a render cache of `maxEntries`; all kept under `dir`.
+ */
+export function openFixtureResolver(
+  repo: FixtureRepo,
+  dir: string,
+  urls: readonly string[],
+  maxEntries = 1000,
+): FixtureResolver {
+  const kustomizePath = process.env.FLOTILLA_KUSTOMIZE;
+  const helmPath = process.env.FLOTILLA_HELM;
+  if (!kustomizePath || !helmPath) {
+    throw new Error(
+      "FLOTILLA_KUSTOMIZE and FLOTILLA_HELM must name the test binaries (see .cache/tools.json)",
+    );
+  }
+  const git = openGitSource({
+    cacheDir: join(dir, "git"),
+    repos: [{ url: repo.dir }],
+    rewrites: urls.map((from) => ({ from, to: repo.dir })),
+  });
+  const tools = createRenderTools({ kustomizePath, helmPath, workDir: join(dir, "render") });
+  const cache = createRenderCache({ maxEntries });
+  return { git, cache, render: (input, key) => renderSourceCached(input, tools, cache, key) };
 }

@@ -4,11 +4,15 @@ import { join } from "node:path";
 import { describe, it } from "node:test";
 import { parse, stringify } from "yaml";
 import { groupOf, isCustomResourceDefinition, type KubeObject, subject } from "../render/kube-object.js";
-import { createRenderCache, renderSourceCached } from "../render/render-cache.js";
-import { createRenderTools } from "../render/render-source.js";
-import { type GitSource, openGitSource } from "../source/git-source.js";
+import type { GitSource } from "../source/git-source.js";
 import type { Cluster } from "./cluster.js";
-import { createFixtureRepo, FIXTURE_REPOS_DIR, type FixtureRepo, useTempDirs } from "./fixture-repo.js";
+import {
+  createFixtureRepo,
+  FIXTURE_REPOS_DIR,
+  type FixtureRepo,
+  openFixtureResolver,
+  useTempDirs,
+} from "./fixture-repo.js";
 import {
   type FleetResolution,
   type FleetRoot,
@@ -48,26 +52,11 @@ type TestResolver = {
 function useResolver(): (repo: FixtureRepo, options?: OpenOptions) => Promise<TestResolver> {
   const tempDir = useTempDirs("flotilla-resolve");
   return async (repo, options = {}) => {
-    const kustomizePath = process.env.FLOTILLA_KUSTOMIZE;
-    const helmPath = process.env.FLOTILLA_HELM;
-    if (!kustomizePath || !helmPath) {
-      throw new Error(
-        "FLOTILLA_KUSTOMIZE and FLOTILLA_HELM must name the test binaries (see .cache/tools.json)",
-      );
-    }
-    const dir = await tempDir();
-    const urls = options.urls ?? [REPO_URL];
-    const git = openGitSource({
-      cacheDir: join(dir, "git"),
-      repos: [{ url: repo.dir }],
-      rewrites: urls.map((from) => ({ from, to: repo.dir })),
-    });
-    const tools = createRenderTools({ kustomizePath, helmPath, workDir: join(dir, "render") });
-    const cache = createRenderCache({ maxEntries: 1000 });
+    const { git, cache, render } = openFixtureResolver(repo, await tempDir(), options.urls ?? [REPO_URL]);
     const deps: ResolveDeps = {
       git: options.wrapGit ? options.wrapGit(git) : git,
       clusters: options.clusters ?? CLUSTERS,
-      render: (input, key) => renderSourceCached(input, tools, cache, key),
+      render,
       ...(options.limits ? { limits: options.limits } : {}),
     };
     return {

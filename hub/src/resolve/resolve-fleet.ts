@@ -138,7 +138,80 @@ type AppResult = {
   children: KubeObject[];
   problems: Problem[];
   commit?: string;
+  /** With a memo: what the next resolve may reuse of this app (set when it may). */
+  memo?: AppMemo;
+  /** With a memo: this result was taken from the previous resolve (its indexes are the previous order). */
+  reused?: boolean;
+  /** The render cache key of the app's only source, when it is the same for every app (see AppMemo). */
+  reuseKey?: string;
+  /** An ApplicationSet of this app read Git (its output may change with any commit). */
+  readsGit?: boolean;
+  /** With a memo: the memo keys of this app's ApplicationSets, kept for the next resolve with the app. */
+  expansionKeys?: string[];
 };
+
+/**
+ * What a resolve keeps for the next one, to reuse what did not change. Pass the same memo to
+ * every resolve of one fleet (one root, one GitSource, one render function); without one a
+ * resolve starts from nothing. A memo assumes a render cache key names one output: make a new
+ * memo when renders must run again (a hard refresh). Not for concurrent resolves.
+ */
+export type ResolveMemo = { readonly kind: "resolve-memo" };
+
+/** Makes an empty memo: the first resolve with it is a cold one. */
+export function createResolveMemo(): ResolveMemo {
+  const state: MemoState = {
+    kind: "resolve-memo",
+    generation: 0,
+    context: "",
+    apps: new WeakMap(),
+    expansions: new Map(),
+    levels: [],
+    targetCount: 0,
+    appCount: 0,
+  };
+  return state;
+}
+
+type MemoState = {
+  kind: "resolve-memo";
+  /** Resolves completed with this memo; an AppMemo of the last one has this generation. */
+  generation: number;
+  /** Clusters and limits of the last resolve: any change starts afresh. */
+  context: string;
+  git?: GitSource;
+  /** Generated apps by app object (the same objects come back from memoized ApplicationSets and the render cache). */
+  apps: WeakMap<KubeObject, AppMemo>;
+  /** The root is made anew on every resolve: it is matched by content, its revision aside. */
+  root?: { json: string; memo: AppMemo };
+  /** ApplicationSets whose generators read nothing from Git: canonical JSON -> what they generated. */
+  expansions: Map<string, KubeObject[]>;
+  /** Each level's apps in the order they came and the order sortPending gave them, by depth. */
+  levels: LevelMemo[];
+  targetCount: number;
+  appCount: number;
+};
+
+/**
+ * An app resolved without a problem from one source whose render cache key is shared by every
+ * app (a plain directory, see readSourceKeyParts): while that key stays the same its output does,
+ * and only the commit its target names changes.
+ */
+type AppMemo = {
+  generation: number;
+  isRoot: boolean;
+  key: string;
+  node: AppNode;
+  children: KubeObject[];
+  target?: LazyTarget;
+  /** Its ApplicationSets' memo keys and apps: a reused app does not generate them, yet keeps them known. */
+  expansions: [string, KubeObject[]][];
+  /** Places in the last resolve's sorted targets and apps (-1: none). */
+  targetIndex: number;
+  appIndex: number;
+};
+
+type LevelMemo = { apps: KubeObject[]; chains: string[][]; order: number[] };
 
 /** State of one resolveFleet call. Its memos make a resolve one consistent snapshot of each repository. */
 type Walk = {
@@ -163,6 +236,16 @@ type Walk = {
   sourceJson: WeakMap<ApplicationSource, string>;
   /** Source object -> commit -> the TargetSource targets share. */
   targetSources: WeakMap<ApplicationSource, Map<string, TargetSource>>;
+  /** With a memo. */
+  memo?: MemoState;
+  /** This resolve's: the memo's next generation, and what it will hold. */
+  generation: number;
+  nextExpansions: Map<string, KubeObject[]>;
+  nextLevels: LevelMemo[];
+  /** Source object -> its shared render key and commit now (undefined: not shared, or failing). */
+  reuseKeys: Map<ApplicationSource, Promise<{ key: string; commit: string } | undefined>>;
+  /** A TargetSource -> the one-source list reused targets share. */
+  sourceLists: WeakMap<TargetSource, TargetSource[]>;
 };
 
 class AppProblem extends Error {
@@ -180,11 +263,25 @@ class AppProblem extends Error {
  * a per-cluster target. A problem in one app is recorded against it and never stops the others.
  * Deterministic: the same repositories and clusters give the same targets, digests and order
  * (targets by cluster then app, objects by group, kind, namespace and name, problems by app).
+ * With a `memo` (see ResolveMemo) the resolution is the same, made from the last one where an
+ * app's render key is unchanged: after a one-file change only the apps of that file's path render
+ * and build their targets again.
  */
-export async function resolveFleet(root: FleetRoot, deps: ResolveDeps): Promise<FleetResolution> {
+export async function resolveFleet(
+  root: FleetRoot,
+  deps: ResolveDeps,
+  memo?: ResolveMemo,
+): Promise<FleetResolution> {
   const limits = { ...DEFAULT_LIMITS, ...deps.limits };
   const rootApp = "application" in root ? root.application : impliedRootApplication(root);
+  const state = memo ? openMemo(memo as MemoState, deps, limits) : undefined;
   const walk: Walk = {
+    ...(state ? { memo: state } : {}),
+    generation: (state?.generation ?? 0) + 1,
+    nextExpansions: new Map(),
+    nextLevels: [],
+    reuseKeys: new Map(),
+    sourceLists: new WeakMap(),
     deps,
     limits,
     clusters: indexClusters(deps.clusters),
@@ -204,10 +301,12 @@ export async function resolveFleet(root: FleetRoot, deps: ResolveDeps): Promise<
   const apps: AppNode[] = [];
   let revision = rootCommit ?? "";
   let level: PendingApp[] = [{ app: rootApp, chain: [] }];
+  // With a memo: every result and admission node, to order them by the previous resolve's order.
+  const kept: AppResult[] = [];
 
   for (let depth = 0; level.length > 0; depth++) {
     const accepted: (PendingApp | undefined)[] = [];
-    for (const pending of sortPending(level)) {
+    for (const pending of sortLevel(walk, depth, level)) {
       const name = pending.app.metadata.name ?? "";
       const parent = pending.chain.at(-1);
       const admission = admitApp(name, pending.chain, seen, depth, limits);
@@ -216,7 +315,9 @@ export async function resolveFleet(root: FleetRoot, deps: ResolveDeps): Promise<
         if (admission.kind === "limit") {
           // Still declared in Git: a node in state "problem" keeps what it had (never pruned).
           seen.set(name, parent ?? "");
-          apps.push({ name, ...(parent ? { parent } : {}), children: [], state: "problem" });
+          const node: AppNode = { name, ...(parent ? { parent } : {}), children: [], state: "problem" };
+          if (state) kept.push({ node, children: [], problems: [] });
+          else apps.push(node);
         }
         continue;
       }
@@ -225,25 +326,45 @@ export async function resolveFleet(root: FleetRoot, deps: ResolveDeps): Promise<
     }
     level = [];
     const chains = accepted.map((pending) => pending?.chain ?? []);
-    const results = await mapBounded(accepted.length, limits.renderConcurrency, (index) => {
+    const appObjects = state ? accepted.map((pending) => pending?.app) : [];
+    const results: (AppResult | undefined)[] = state ? await reuseApps(accepted, walk, depth === 0) : [];
+    const fresh: number[] = [];
+    for (let index = 0; index < accepted.length; index++) {
+      if (results[index]) accepted[index] = undefined;
+      else fresh.push(index);
+    }
+    const resolved = await mapBounded(fresh.length, limits.renderConcurrency, (at) => {
+      const index = fresh[at] as number;
       const pending = accepted[index] as PendingApp;
       // An ApplicationSet can make a level of many thousand apps: let each go once it is resolved.
       accepted[index] = undefined;
       return resolveApp(pending, walk, depth === 0);
     });
+    for (const [at, result] of resolved.entries()) results[fresh[at] as number] = result;
     const next: PendingApp[] = [];
     for (const [index, result] of results.entries()) {
+      if (!result) continue;
       if (depth === 0 && result.commit) revision = result.commit;
-      apps.push(result.node);
-      problems.push(...result.problems);
-      if (result.target) targets.push(result.target);
+      if (state) {
+        rememberApp(walk, state, result, appObjects[index] as KubeObject, depth === 0);
+        kept.push(result);
+      } else {
+        apps.push(result.node);
+        if (result.target) targets.push(result.target);
+      }
+      if (result.problems.length > 0) problems.push(...result.problems);
+      if (result.children.length === 0) continue;
       const chain = [...(chains[index] ?? []), result.node.name];
       for (const child of result.children) next.push({ app: child, chain });
     }
     level = next;
   }
-  targets.sort((a, b) => compareStrings(a.cluster, b.cluster) || compareStrings(a.app, b.app));
-  apps.sort((a, b) => compareStrings(a.name, b.name));
+  if (state) {
+    orderByMemo(walk, state, kept, targets, apps);
+  } else {
+    targets.sort(compareTargets);
+    apps.sort(compareApps);
+  }
   problems.sort(
     (a, b) =>
       compareStrings(a.app, b.app) || compareStrings(a.kind, b.kind) || compareStrings(a.message, b.message),
@@ -321,17 +442,46 @@ async function resolveRevision(walk: Walk, url: string, revision: string | undef
  * then, for two Applications of one name from one parent, their content: which of them is kept
  * never depends on the order of files or documents.
  */
-function sortPending(level: PendingApp[]): PendingApp[] {
-  const keyed = level.map((pending) => ({
-    pending,
+function sortPending(level: PendingApp[]): number[] {
+  const keyed = level.map((pending, index) => ({
+    index,
     key: `${pending.app.metadata.name ?? ""}\0${pending.chain.join("/")}`,
   }));
   keyed.sort(
     (a, b) =>
       compareStrings(a.key, b.key) ||
-      compareStrings(toCanonicalJson(a.pending.app), toCanonicalJson(b.pending.app)),
+      compareStrings(
+        toCanonicalJson((level[a.index] as PendingApp).app),
+        toCanonicalJson((level[b.index] as PendingApp).app),
+      ),
   );
-  return keyed.map((entry) => entry.pending);
+  return keyed.map((entry) => entry.index);
+}
+
+/** A level in sortPending's order; with a memo, a level of the same apps as last time takes the same order. */
+function sortLevel(walk: Walk, depth: number, level: PendingApp[]): PendingApp[] {
+  const before = walk.memo?.levels[depth];
+  const order = before && isSameLevel(before, level) ? before.order : sortPending(level);
+  if (walk.memo) {
+    walk.nextLevels[depth] = {
+      apps: level.map((pending) => pending.app),
+      chains: level.map((pending) => pending.chain),
+      order,
+    };
+  }
+  return order.map((index) => level[index] as PendingApp);
+}
+
+function isSameLevel(before: LevelMemo, level: PendingApp[]): boolean {
+  if (before.apps.length !== level.length) return false;
+  for (const [index, pending] of level.entries()) {
+    if (before.apps[index] !== pending.app) return false;
+    const chain = before.chains[index] as string[];
+    if (chain === pending.chain) continue;
+    if (chain.length !== pending.chain.length) return false;
+    for (const [at, name] of chain.entries()) if (pending.chain[at] !== name) return false;
+  }
+  return true;
 }
 
 /** Why an app may not be resolved (cycle, duplicate, limits, no name), or undefined. */
@@ -381,6 +531,8 @@ async function resolveApp(pending: PendingApp, walk: Walk, isRoot: boolean): Pro
     const { children, manifests } = rendered.split;
     const problems: Problem[] = [];
     const childApps: KubeObject[] = [];
+    let readsGit = false;
+    const expansionKeys: string[] = [];
     for (const child of children) {
       if (child.kind === "Application") {
         childApps.push(child);
@@ -389,7 +541,10 @@ async function resolveApp(pending: PendingApp, walk: Walk, isRoot: boolean): Pro
       // A failed ApplicationSet leaves the apps it generated unknown, not deleted: this app (the
       // ApplicationSet is no app of its own) carries the problem and the "problem" state that
       // keeps their earlier targets, so a broken template never prunes them.
-      const failures = await expandApplicationSet(child, walk, childApps);
+      const expanded = await expandApplicationSet(child, walk, childApps);
+      const failures = expanded.problems;
+      if (expanded.readsGit) readsGit = true;
+      if (expanded.memoKey !== undefined) expansionKeys.push(expanded.memoKey);
       if (failures.length > 0) node.state = "problem";
       for (const failure of failures)
         problems.push({ ...failure, app: name, message: `${subject(child)}: ${failure.message}` });
@@ -400,6 +555,9 @@ async function resolveApp(pending: PendingApp, walk: Walk, isRoot: boolean): Pro
       children: childApps,
       problems,
       commit: rendered.sources[0]?.commit ?? "",
+      ...(rendered.reuseKey !== undefined ? { reuseKey: rendered.reuseKey } : {}),
+      ...(readsGit ? { readsGit } : {}),
+      ...(expansionKeys.length > 0 ? { expansionKeys } : {}),
     };
     // An app of apps (or of ApplicationSets, even ones that generate nothing) needs no destination.
     if (manifests.length === 0 && (children.length > 0 || (isRoot && !spec.destination))) return result;
@@ -486,7 +644,12 @@ type SplitObjects = {
   crdKinds: Set<string>;
 };
 
-type RenderedSources = { split: SplitObjects; sources: TargetSource[] };
+type RenderedSources = {
+  split: SplitObjects;
+  sources: TargetSource[];
+  /** The key of the only source when it is shared by every app (see AppMemo). */
+  reuseKey?: string;
+};
 
 // Render outcomes are shared through the render cache: split each one once, however many apps use it.
 const splitMemo = new WeakMap<readonly KubeObject[], SplitObjects>();
@@ -518,6 +681,7 @@ async function renderSources(appName: string, spec: ApplicationSpec, walk: Walk)
   }
   const outputs: (readonly KubeObject[])[] = [];
   const namespace = spec.destination?.namespace ?? "";
+  let reuseKey: string | undefined;
   for (const [index, source] of declared.entries()) {
     // A ref-only source (no path) only lends its files to `$ref` value files.
     if (source.ref && !source.path) continue;
@@ -530,7 +694,9 @@ async function renderSources(appName: string, spec: ApplicationSpec, walk: Walk)
       refs,
       ...(spec.project ? { project: spec.project } : {}),
     };
-    const outcome = await walk.deps.render(input, await cacheKeyOf(walk, input));
+    const key = await cacheKeyOf(walk, input);
+    if (walk.memo && key.shared && declared.length === 1 && !source.ref) reuseKey = key.key;
+    const outcome = await walk.deps.render(input, key.key);
     if (!outcome.ok) throw new AppProblem(outcome.problem.kind, outcome.problem.message);
     outputs.push(outcome.objects);
   }
@@ -541,7 +707,7 @@ async function renderSources(appName: string, spec: ApplicationSpec, walk: Walk)
       split = splitObjects(only);
       splitMemo.set(only, split);
     }
-    return { split, sources };
+    return { split, sources, ...(reuseKey !== undefined ? { reuseKey } : {}) };
   }
   return { split: splitObjects(outputs.flat()), sources };
 }
@@ -595,8 +761,11 @@ type SourceKeyParts = {
   location: string;
 };
 
-/** renderCacheKey, with the app-independent work done once per source and commit in a resolve. */
-async function cacheKeyOf(walk: Walk, input: RenderInput): Promise<string> {
+/**
+ * renderCacheKey, with the app-independent work done once per source and commit in a resolve;
+ * `shared`: the key is the same for every app rendering this source (not one per app).
+ */
+async function cacheKeyOf(walk: Walk, input: RenderInput): Promise<{ key: string; shared: boolean }> {
   const refCommits = Object.entries(input.refs ?? {}).map(([name, ref]) => `${name}=${ref.commit}`);
   const capabilities = JSON.stringify([input.kubeVersion, input.apiVersions]);
   const memoKey = `${input.checkout.commit}\0${refCommits.join(",")}\0${capabilities}\0${sourceJson(walk, input.source)}`;
@@ -606,8 +775,9 @@ async function cacheKeyOf(walk: Walk, input: RenderInput): Promise<string> {
     walk.sourceKeys.set(memoKey, parts);
   }
   const found = await parts;
-  if (found.overrides) return renderCacheKey(walk.deps.git, input);
-  return found.shared ?? composeCacheKey(found.location, input, true);
+  if (found.overrides) return { key: await renderCacheKey(walk.deps.git, input), shared: false };
+  if (found.shared !== undefined) return { key: found.shared, shared: true };
+  return { key: composeCacheKey(found.location, input, true), shared: false };
 }
 
 /** JSON.stringify(source), once per source object in a resolve (generated apps share theirs). */
@@ -713,15 +883,38 @@ function tieBreak(a: KubeObject, b: KubeObject): number {
   return compareStrings(toCanonicalJson(a), toCanonicalJson(b));
 }
 
-async function expandApplicationSet(appSet: KubeObject, walk: Walk, into: KubeObject[]): Promise<Problem[]> {
+/**
+ * Generates an ApplicationSet's apps into `into`. With a memo, one whose generators read nothing
+ * from Git (the clusters and list generators) is generated once for as long as its content and
+ * the clusters stay the same, and gives the same app objects, which the memo knows.
+ */
+async function expandApplicationSet(
+  appSet: KubeObject,
+  walk: Walk,
+  into: KubeObject[],
+): Promise<{ problems: Problem[]; readsGit: boolean; memoKey?: string }> {
+  const memoKey = walk.memo ? toCanonicalJson(appSet) : undefined;
+  const known = memoKey === undefined ? undefined : walk.memo?.expansions.get(memoKey);
+  if (memoKey !== undefined && known) {
+    walk.nextExpansions.set(memoKey, known);
+    into.push(...known);
+    return { problems: [], readsGit: false, memoKey };
+  }
   const git = walk.deps.git;
+  let readsGit = false;
   const reader = {
-    listDirectories: async (repoURL: string, revision: string) =>
-      git.listDirectories(repoURL, await resolveRevision(walk, repoURL, revision)),
-    listFiles: async (repoURL: string, revision: string) =>
-      git.listFiles(repoURL, await resolveRevision(walk, repoURL, revision)),
-    readFile: async (repoURL: string, revision: string, path: string) =>
-      git.readFile(repoURL, await resolveRevision(walk, repoURL, revision), path),
+    listDirectories: async (repoURL: string, revision: string) => {
+      readsGit = true;
+      return git.listDirectories(repoURL, await resolveRevision(walk, repoURL, revision));
+    },
+    listFiles: async (repoURL: string, revision: string) => {
+      readsGit = true;
+      return git.listFiles(repoURL, await resolveRevision(walk, repoURL, revision));
+    },
+    readFile: async (repoURL: string, revision: string, path: string) => {
+      readsGit = true;
+      return git.readFile(repoURL, await resolveRevision(walk, repoURL, revision), path);
+    },
   };
   const generated = await generateApplications(appSet, {
     clusters: walk.deps.clusters,
@@ -729,7 +922,11 @@ async function expandApplicationSet(appSet: KubeObject, walk: Walk, into: KubeOb
     addImplicitInCluster: false,
   });
   into.push(...generated.applications);
-  return generated.problems;
+  if (memoKey !== undefined && !readsGit && generated.problems.length === 0) {
+    walk.nextExpansions.set(memoKey, generated.applications);
+    return { problems: generated.problems, readsGit, memoKey };
+  }
+  return { problems: generated.problems, readsGit };
 }
 
 function buildTarget(
@@ -739,7 +936,7 @@ function buildTarget(
   cluster: Cluster,
   sources: TargetSource[],
   split: SplitObjects,
-): Target {
+): LazyTarget {
   const namespace = spec.destination?.namespace ?? "";
   const project = spec.project || "default";
   const ignoreDifferences = spec.ignoreDifferences ?? NO_IGNORED_DIFFERENCES;
@@ -787,6 +984,21 @@ class LazyTarget implements Target {
 
   get objects(): KubeObject[] {
     return stampObjects(this.#split.manifests, this.#split.crdKinds, this.app, this.namespace);
+  }
+
+  /** This target as of another commit of its sources (same objects, same digest). */
+  withSources(sources: TargetSource[]): LazyTarget {
+    return new LazyTarget(
+      this.cluster,
+      this.app,
+      this.project,
+      this.namespace,
+      sources,
+      this.syncPolicy,
+      this.ignoreDifferences,
+      this.digest,
+      this.#split,
+    );
   }
 
   toJSON(): Record<string, unknown> {
@@ -853,11 +1065,263 @@ function canonicalSettings(
   return canonical;
 }
 
+/** The problems of every reused app (shared: never add to them). */
+const NO_PROBLEMS: Problem[] = Object.freeze([]) as unknown as Problem[];
+
 /** The ignoreDifferences of every target without any (shared: never change a target in place). */
 const NO_IGNORED_DIFFERENCES: unknown[] = Object.freeze([]) as unknown as unknown[];
 
 /** The identity key of an absent syncPolicy or ignoreDifferences. */
 const ABSENT = {};
+
+function compareTargets(a: Target, b: Target): number {
+  return compareStrings(a.cluster, b.cluster) || compareStrings(a.app, b.app);
+}
+
+function compareApps(a: AppNode, b: AppNode): number {
+  return compareStrings(a.name, b.name);
+}
+
+/** The memo ready for this resolve: emptied when the clusters, limits or GitSource changed. */
+function openMemo(state: MemoState, deps: ResolveDeps, limits: ResolveLimits): MemoState {
+  const context = JSON.stringify([deps.clusters, limits]);
+  if (state.context !== context || state.git !== deps.git) {
+    state.context = context;
+    state.git = deps.git;
+    state.apps = new WeakMap();
+    state.root = undefined;
+    state.expansions = new Map();
+    state.levels = [];
+    state.targetCount = 0;
+    state.appCount = 0;
+  }
+  return state;
+}
+
+/**
+ * The results of a level's apps that the memo has from the last resolve and whose render key
+ * is still the same (undefined for the others): the same nodes and children, the same target
+ * with its sources at their commit now. Keys are computed once per source object, and the apps
+ * of one ApplicationSet share theirs.
+ */
+async function reuseApps(
+  accepted: readonly (PendingApp | undefined)[],
+  walk: Walk,
+  isRoot: boolean,
+): Promise<(AppResult | undefined)[]> {
+  const memo = walk.memo as MemoState;
+  const found: (AppMemo | undefined)[] = new Array(accepted.length);
+  const sources: (ApplicationSource | undefined)[] = new Array(accepted.length);
+  const asked: { name: string; spec: ApplicationSpec; source: ApplicationSource }[] = [];
+  for (const [index, pending] of accepted.entries()) {
+    if (!pending) continue;
+    const known = isRoot
+      ? memo.root?.json === toCanonicalJson(pending.app)
+        ? memo.root.memo
+        : undefined
+      : memo.apps.get(pending.app);
+    if (!known || known.generation !== memo.generation || known.isRoot !== isRoot) continue;
+    if (known.node.parent !== pending.chain.at(-1)) continue;
+    const spec = pending.app.spec as ApplicationSpec;
+    const source = spec.sources?.length ? spec.sources[0] : spec.source;
+    if (!source) continue;
+    found[index] = known;
+    sources[index] = source;
+    if (!walk.reuseKeys.has(source)) {
+      walk.reuseKeys.set(source, Promise.resolve(undefined));
+      asked.push({ name: known.node.name, spec, source });
+    }
+  }
+  await mapBounded(asked.length, walk.limits.renderConcurrency, async (index) => {
+    const { name, spec, source } = asked[index] as (typeof asked)[number];
+    const key = currentSharedKey(walk, name, spec, source);
+    walk.reuseKeys.set(source, key);
+    await key;
+  });
+  // Per source: its key and commit now, and the one-source list its targets share (null: not reusable).
+  const current = new Map<ApplicationSource, { key: string; commit: string; list: TargetSource[] } | null>();
+  for (const source of sources) {
+    if (!source || current.has(source)) continue;
+    const now = await walk.reuseKeys.get(source);
+    if (!now) {
+      current.set(source, null);
+      continue;
+    }
+    const entry = targetSourceOf(walk, source, now.commit);
+    let list = walk.sourceLists.get(entry);
+    if (!list) {
+      list = [entry];
+      walk.sourceLists.set(entry, list);
+    }
+    current.set(source, { ...now, list });
+  }
+  const results: (AppResult | undefined)[] = new Array(accepted.length);
+  // The apps of one ApplicationSet come one after the other: look their shared source up once.
+  let lastSource: ApplicationSource | undefined;
+  let now: { key: string; commit: string; list: TargetSource[] } | null | undefined;
+  for (let index = 0; index < found.length; index++) {
+    const known = found[index];
+    if (!known) continue;
+    const source = sources[index] as ApplicationSource;
+    if (source !== lastSource) {
+      lastSource = source;
+      now = current.get(source);
+    }
+    if (!now || now.key !== known.key) continue;
+    const result: AppResult = {
+      node: known.node,
+      children: known.children,
+      problems: NO_PROBLEMS,
+      commit: now.commit,
+      memo: known,
+      reused: true,
+    };
+    if (known.target) result.target = known.target.withSources(now.list);
+    results[index] = result;
+  }
+  return results;
+}
+
+/** The render key of an app's only source now, with its commit, when it is shared by every app; else undefined. */
+async function currentSharedKey(
+  walk: Walk,
+  appName: string,
+  spec: ApplicationSpec,
+  source: ApplicationSource,
+): Promise<{ key: string; commit: string } | undefined> {
+  try {
+    if (source.chart || source.ref || !isAllowed(walk, source.repoURL)) return undefined;
+    const checkout = await readCheckout(walk, source);
+    const input: RenderInput = {
+      appName,
+      destinationNamespace: spec.destination?.namespace ?? "",
+      source,
+      checkout,
+      refs: {},
+      ...(spec.project ? { project: spec.project } : {}),
+    };
+    const key = await cacheKeyOf(walk, input);
+    return key.shared ? { key: key.key, commit: checkout.commit } : undefined;
+  } catch {
+    // The app is resolved again, and reports what fails.
+    return undefined;
+  }
+}
+
+/** Records in the memo what the next resolve may reuse of one app's result. */
+function rememberApp(
+  walk: Walk,
+  state: MemoState,
+  result: AppResult,
+  app: KubeObject,
+  isRoot: boolean,
+): void {
+  if (result.reused && result.memo) {
+    result.memo.generation = walk.generation;
+    if (result.target) result.memo.target = result.target as LazyTarget;
+    for (const [key, apps] of result.memo.expansions) walk.nextExpansions.set(key, apps);
+    return;
+  }
+  const key = result.reuseKey;
+  if (key === undefined || result.readsGit || result.problems.length > 0 || result.node.state !== "ok")
+    return;
+  const memo: AppMemo = {
+    generation: walk.generation,
+    isRoot,
+    key,
+    node: result.node,
+    children: result.children,
+    ...(result.target ? { target: result.target as LazyTarget } : {}),
+    expansions: (result.expansionKeys ?? []).map((expansion) => [
+      expansion,
+      walk.nextExpansions.get(expansion) ?? [],
+    ]),
+    targetIndex: -1,
+    appIndex: -1,
+  };
+  result.memo = memo;
+  if (isRoot) state.root = { json: toCanonicalJson(app), memo };
+  else state.apps.set(app, memo);
+}
+
+/**
+ * Fills `targets` and `apps` in the order a cold resolve sorts them, starting from the last
+ * resolve's order of what was reused (still in order: its keys did not change), then merging in
+ * the rest, and records the new places and the memo's new generation.
+ */
+function orderByMemo(
+  walk: Walk,
+  state: MemoState,
+  kept: AppResult[],
+  targets: Target[],
+  apps: AppNode[],
+): void {
+  const withTarget = kept.filter((result) => result.target);
+  const byTarget = placeInOrder(
+    withTarget,
+    (result) => (result.reused && result.memo ? result.memo.targetIndex : -1),
+    state.targetCount,
+    (a, b) => compareTargets(a.target as Target, b.target as Target),
+  );
+  for (const [index, result] of byTarget.entries()) {
+    targets.push(result.target as Target);
+    if (result.memo) result.memo.targetIndex = index;
+  }
+  const byName = placeInOrder(
+    kept,
+    (result) => (result.reused && result.memo ? result.memo.appIndex : -1),
+    state.appCount,
+    (a, b) => compareApps(a.node, b.node),
+  );
+  for (const [index, result] of byName.entries()) {
+    apps.push(result.node);
+    if (result.memo) result.memo.appIndex = index;
+  }
+  state.generation = walk.generation;
+  state.targetCount = targets.length;
+  state.appCount = apps.length;
+  state.expansions = walk.nextExpansions;
+  state.levels = walk.nextLevels;
+}
+
+/**
+ * Items sorted by `compare` (unique keys), given the place each had in the last sorted list
+ * (-1: none): those with a place keep their relative order, the others are sorted and merged in.
+ */
+function placeInOrder<T>(
+  items: readonly T[],
+  previousIndex: (item: T) => number,
+  previousCount: number,
+  compare: (a: T, b: T) => number,
+): T[] {
+  const placed: T[] = new Array(previousCount);
+  const fresh: T[] = [];
+  for (const item of items) {
+    const index = previousIndex(item);
+    if (index >= 0 && index < previousCount && placed[index] === undefined) placed[index] = item;
+    else fresh.push(item);
+  }
+  // filter skips the holes: the places of what is gone.
+  const ordered = placed.filter(() => true);
+  if (fresh.length === 0) return ordered;
+  fresh.sort(compare);
+  const merged: T[] = [];
+  let from = 0;
+  for (const item of fresh) {
+    let low = from;
+    let high = ordered.length;
+    while (low < high) {
+      const middle = (low + high) >>> 1;
+      if (compare(ordered[middle] as T, item) < 0) low = middle + 1;
+      else high = middle;
+    }
+    for (let index = from; index < low; index++) merged.push(ordered[index] as T);
+    merged.push(item);
+    from = low;
+  }
+  for (let index = from; index < ordered.length; index++) merged.push(ordered[index] as T);
+  return merged;
+}
 
 /** Runs fn(0..count-1) with at most `limit` in flight; results keep the indexes' order. */
 async function mapBounded<R>(count: number, limit: number, fn: (index: number) => Promise<R>): Promise<R[]> {

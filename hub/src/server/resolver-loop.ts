@@ -10,7 +10,7 @@ import type { Bus, BusSubscription } from "../bus/bus.js";
 import type { RenderToolName } from "../render/detect-tool.js";
 import { createRenderCache, type RenderCache, renderSourceCached } from "../render/render-cache.js";
 import { createRenderTools, type RenderTools } from "../render/render-source.js";
-import { resolveFleet } from "../resolve/resolve-fleet.js";
+import { createResolveMemo, type ResolveMemo, resolveFleet } from "../resolve/resolve-fleet.js";
 import { type GitSource, openGitSource } from "../source/git-source.js";
 import { redactRepoUrl } from "../source/normalize-repo-url.js";
 import type { Source, Store } from "../store/store.js";
@@ -81,6 +81,8 @@ export function startResolverLoop(deps: Deps): ResolverLoop {
     }
   }
   let cache: RenderCache = createRenderCache({ maxEntries: 10_000 });
+  /** Per source: what its last resolve can lend the next (see ResolveMemo); emptied with the render cache. */
+  const memos = new Map<string, ResolveMemo>();
   let git: { key: string; source: GitSource } | undefined;
   const lastFetch = new Map<string, number>();
   let pending: Pending[] = [];
@@ -159,7 +161,11 @@ export function startResolverLoop(deps: Deps): ResolverLoop {
   async function resolveOnce(requests: Pending[]): Promise<{ changedTargets: number; error: string }> {
     const sources = await store.sources.list();
     const clusters = await store.clusters.list();
-    if (requests.some((request) => request.hard)) cache = createRenderCache({ maxEntries: 10_000 });
+    if (requests.some((request) => request.hard)) {
+      cache = createRenderCache({ maxEntries: 10_000 });
+      memos.clear();
+    }
+    for (const id of memos.keys()) if (!sources.some((source) => source.id === id)) memos.delete(id);
     const gitSource = gitFor(sources);
     const requested = new Set(requests.map((request) => request.source));
     const nowMs = Date.now();
@@ -198,6 +204,11 @@ export function startResolverLoop(deps: Deps): ResolverLoop {
           fetchedAt.set(source.id, now());
         }
         const commit = await gitSource.resolveRevision(source.repoUrl, source.targetRevision);
+        let memo = memos.get(source.id);
+        if (!memo) {
+          memo = createResolveMemo();
+          memos.set(source.id, memo);
+        }
         const resolution = await resolveFleet(
           {
             name: source.id,
@@ -209,6 +220,7 @@ export function startResolverLoop(deps: Deps): ResolverLoop {
             clusters: clusters.map(toResolveCluster),
             render: (input, key) => renderSourceCached(input, tools, cache, key),
           },
+          memo,
         );
         const info = await gitSource.commitInfo(source.repoUrl, commit).catch(() => undefined);
         outcomes.push({
