@@ -26,7 +26,7 @@ export function createBundleCache(store: Pick<Store, "bundles">, maxBytes = 64 *
         return cached;
       }
       const pending = reading.get(digest);
-      if (pending) return pending;
+      if (pending !== undefined) return pending;
       const read = store.bundles.get(digest).finally(() => reading.delete(digest));
       reading.set(digest, read);
       const bundle = await read;
