@@ -83,7 +83,7 @@ const NODE_ARGS = ["--conditions=source", "--import", "tsx"];
  * the change, peak RSS and renders.
  */
 export async function benchResolve(options: ResolveBenchOptions): Promise<BenchResult[]> {
-  const apps = options.apps ?? (options.quick ? 300 : 1000);
+  const apps = options.apps ?? (options.quick ? 200 : 1000);
   const clusters = options.clusters ?? 1000;
   const runs = options.runs ?? 3;
   const changes = options.changes ?? (options.quick ? 2 : 3);

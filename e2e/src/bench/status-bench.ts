@@ -59,7 +59,7 @@ const DRAIN_TIMEOUT_MS = 120_000;
 const MAX_FAILED_POLLS = 20;
 
 export async function benchStatusIngest(options: StatusBenchOptions): Promise<BenchResult[]> {
-  const agents = options.agents ?? (options.quick ? 100 : 200);
+  const agents = options.agents ?? (options.quick ? 50 : 200);
   const apps = options.apps ?? 20;
   const updatesPerApp = options.updatesPerApp ?? (options.quick ? 10 : 25);
   const runs = options.runs ?? (options.quick ? 3 : 5);

@@ -8,6 +8,8 @@ import { connect, createServer, type Socket } from "node:net";
 import { fileURLToPath } from "node:url";
 
 const hubMain = fileURLToPath(new URL("../../../hub/src/cli/main.ts", import.meta.url));
+/** The compiled hub, as it ships (built by `tsc -b`, which `pnpm typecheck` runs). */
+const hubDistMain = fileURLToPath(new URL("../../../hub/dist/cli/main.js", import.meta.url));
 const agentMain = fileURLToPath(new URL("../../../agent/src/main.ts", import.meta.url));
 const NODE_ARGS = ["--conditions=source", "--import", "tsx"];
 
@@ -32,8 +34,12 @@ export type ManagedProcess = {
   kill(): Promise<void>;
 };
 
-export function startProcess(args: string[], env: Record<string, string>): ManagedProcess {
-  const child = spawn(process.execPath, [...NODE_ARGS, ...args], {
+export function startProcess(
+  args: string[],
+  env: Record<string, string>,
+  nodeArgs: readonly string[] = NODE_ARGS,
+): ManagedProcess {
+  const child = spawn(process.execPath, [...nodeArgs, ...args], {
     env: { ...process.env, ...env },
     stdio: ["ignore", "pipe", "pipe"],
   });
@@ -84,18 +90,29 @@ export type HubOptions = {
   env?: Record<string, string>;
   /** Wait this long for "serving at"; default 60 s. */
   timeoutMs?: number;
+  /** Run hub/dist (compiled, without tsx in the process), for measuring memory as shipped; default false. */
+  compiled?: boolean;
 };
 
 /** Starts `flotilla hub serve` and waits until it prints its URL. */
 export async function startHubProcess(options: HubOptions): Promise<HubProcess> {
   const port = options.port ?? (await freePort());
   const managed = startProcess(
-    [hubMain, "hub", "serve", "--data-dir", options.dataDir, "--listen-http", `127.0.0.1:${port}`],
+    [
+      options.compiled ? hubDistMain : hubMain,
+      "hub",
+      "serve",
+      "--data-dir",
+      options.dataDir,
+      "--listen-http",
+      `127.0.0.1:${port}`,
+    ],
     {
       FLOTILLA_HEARTBEAT_INTERVAL: "2s",
       FLOTILLA_POLL_INTERVAL: "3s",
       ...options.env,
     },
+    options.compiled ? [] : NODE_ARGS,
   );
   const deadline = Date.now() + (options.timeoutMs ?? 60_000);
   let url: string | undefined;
