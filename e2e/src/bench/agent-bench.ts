@@ -17,20 +17,11 @@ import { KubeConfig, KubernetesObjectApi, PatchStrategy } from "@kubernetes/clie
 import { makeTempDir, writeDesiredDir } from "../harness/agent.js";
 import { type Cluster, startCluster } from "../harness/cluster.js";
 import { type BenchResult, extraFigure, result } from "./bench-result.js";
+import { buildPackages } from "./build-workspace.js";
 
 const agentDir = fileURLToPath(new URL("../../../agent/", import.meta.url));
 /** The compiled agent, as it ships: memory is measured without tsx's transpiler in the process. */
 const agentMain = join(agentDir, "dist", "main.js");
-
-function buildAgent(): Promise<void> {
-  const tsc = fileURLToPath(new URL("../../../node_modules/typescript/bin/tsc", import.meta.url));
-  return new Promise((resolve, reject) => {
-    execFile(process.execPath, [tsc, "-p", join(agentDir, "tsconfig.json")], (error, stdout) => {
-      if (error) reject(new Error(`building the agent failed: ${stdout}`, { cause: error }));
-      else resolve();
-    });
-  });
-}
 
 function configMaps(namespace: string, count: number, prefix: string) {
   return Array.from({ length: count }, (_, i) => ({
@@ -122,7 +113,7 @@ export async function benchAgent(options: AgentBenchOptions): Promise<BenchResul
   const objects = options.objects ?? 500;
   const runs = options.runs ?? (options.quick ? 3 : 5);
   options.onProgress("agent: building the agent and starting a kube-apiserver");
-  await buildAgent();
+  buildPackages(["agent"]);
   const cluster = await startCluster({ name: "bench-agent" });
   const work = await makeTempDir("flotilla-bench-agent-");
   try {

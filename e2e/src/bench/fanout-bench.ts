@@ -23,6 +23,7 @@ import { makeTempDir } from "../harness/agent.js";
 import { type GitServer, startGitServer } from "../harness/git-server.js";
 import { type HubProcess, startHubProcess } from "../harness/hub.js";
 import { type BenchResult, extraFigure, quantile, result, summarize } from "./bench-result.js";
+import { buildPackages } from "./build-workspace.js";
 import {
   type BenchChild,
   type CollectAnswer,
@@ -105,8 +106,8 @@ export async function benchFanout(options: FanoutBenchOptions): Promise<BenchRes
         ],
       }),
     );
-    progress("fanout: compiling the hub (tsc -b), to measure it as it ships, without tsx");
-    buildWorkspace();
+    progress("fanout: compiling the hub, to measure it as it ships, without tsx");
+    buildPackages(["hub"]);
     progress(`fanout: starting the hub (${agentCount.toLocaleString("en")} agents to come)`);
     hub = await startHubProcess({
       compiled: true,
@@ -454,11 +455,4 @@ function median(values: readonly number[]): number {
 
 function delay(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
-/** Compiles every package into its dist/ (incremental: quick when nothing changed). */
-function buildWorkspace(): void {
-  const root = fileURLToPath(new URL("../../../", import.meta.url));
-  const tsc = join(root, "node_modules", "typescript", "bin", "tsc");
-  execFileSync(process.execPath, [tsc, "-b", join(root, "tsconfig.json")], { stdio: "pipe" });
 }
