@@ -61,6 +61,8 @@ export type FanoutBenchOptions = {
   idleWindowMs?: number;
   /** Extra environment of the hub process, e.g. NODE_OPTIONS=--cpu-prof to profile it. */
   hubEnv?: Record<string, string>;
+  /** More node flags for the hub process (e.g. --cpu-prof). */
+  hubNodeArgs?: readonly string[];
   /** How long one run may take before the missing agents are reported; default 120 s. */
   runTimeoutMs?: number;
   onProgress: (line: string) => void;
@@ -112,6 +114,7 @@ export async function benchFanout(options: FanoutBenchOptions): Promise<BenchRes
     hub = await startHubProcess({
       compiled: true,
       dataDir: join(work.path, "hub"),
+      nodeArgs: options.hubNodeArgs,
       env: {
         FLOTILLA_HUB_CONFIG: configPath,
         FLOTILLA_BENCH_WEBHOOK_SECRET: secret,

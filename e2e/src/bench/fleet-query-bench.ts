@@ -16,6 +16,7 @@ import { openStore } from "@flotilla/hub/store/open-store";
 import type { AppStatusInput } from "@flotilla/hub/store/store";
 import { type HubProcess, startHubProcess } from "../harness/hub.js";
 import { type BenchResult, extraFigure, quantile, result } from "./bench-result.js";
+import { buildPackages } from "./build-workspace.js";
 import { connectHubApi, getJson, type HubApi, readRssMiB } from "./status-bench.js";
 
 export type FleetQueryBenchOptions = {
@@ -30,6 +31,8 @@ export type FleetQueryBenchOptions = {
   runs?: number;
   /** More environment for the hub process, e.g. NODE_OPTIONS to profile it. */
   hubEnv?: Record<string, string>;
+  /** More node flags for the hub process (e.g. --cpu-prof). */
+  hubNodeArgs?: readonly string[];
   onProgress: (line: string) => void;
 };
 
@@ -81,8 +84,11 @@ export async function benchFleetQuery(options: FleetQueryBenchOptions): Promise<
       `populated in ${((performance.now() - populateStarted) / 1000).toFixed(1)} s; starting the hub on it`,
     );
     const startStarted = performance.now();
+    buildPackages(["hub"]);
     hub = await startHubProcess({
+      compiled: true,
       dataDir,
+      nodeArgs: options.hubNodeArgs,
       env: { FLOTILLA_LOG_LEVEL: "warn", FLOTILLA_POLL_INTERVAL: "10m", ...options.hubEnv },
       timeoutMs: 600_000,
     });

@@ -17,6 +17,7 @@ import { FleetService } from "@flotilla/proto/gen/flotilla/v1/fleet_pb";
 import { closeClient, createClient, credentials } from "@flotilla/proto/grpc";
 import { type HubProcess, startHubProcess } from "../harness/hub.js";
 import { type BenchResult, extraFigure, result } from "./bench-result.js";
+import { buildPackages } from "./build-workspace.js";
 import { type BenchChild, forkBenchChild } from "./fanout-worker.js";
 import type { FloodAnswer, FloodArgs, ReporterJoinArgs } from "./status-bench-worker.js";
 
@@ -36,6 +37,8 @@ export type StatusBenchOptions = {
   databaseUrl?: string;
   /** More environment for the hub process, e.g. NODE_OPTIONS=--cpu-prof to profile it. */
   hubEnv?: Record<string, string>;
+  /** More node flags for the hub process (e.g. --cpu-prof). */
+  hubNodeArgs?: readonly string[];
   onProgress: (line: string) => void;
 };
 
@@ -71,8 +74,11 @@ export async function benchStatusIngest(options: StatusBenchOptions): Promise<Be
   const workers: BenchChild[] = [];
   try {
     say(`starting a hub (${store})`);
+    buildPackages(["hub"]);
     hub = await startHubProcess({
+      compiled: true,
       dataDir: join(dir, "hub"),
+      nodeArgs: options.hubNodeArgs,
       env: {
         FLOTILLA_LOG_LEVEL: "warn",
         FLOTILLA_HEARTBEAT_INTERVAL: "10s",

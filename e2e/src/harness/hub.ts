@@ -92,6 +92,8 @@ export type HubOptions = {
   timeoutMs?: number;
   /** Run hub/dist (compiled, without tsx in the process), for measuring memory as shipped; default false. */
   compiled?: boolean;
+  /** More node flags for the hub process, e.g. `--cpu-prof` to profile it (NODE_OPTIONS refuses those). */
+  nodeArgs?: readonly string[];
 };
 
 /** Starts `flotilla hub serve` and waits until it prints its URL. */
@@ -112,7 +114,7 @@ export async function startHubProcess(options: HubOptions): Promise<HubProcess> 
       FLOTILLA_POLL_INTERVAL: "3s",
       ...options.env,
     },
-    options.compiled ? [] : NODE_ARGS,
+    [...(options.compiled ? [] : NODE_ARGS), ...(options.nodeArgs ?? [])],
   );
   const deadline = Date.now() + (options.timeoutMs ?? 60_000);
   let url: string | undefined;

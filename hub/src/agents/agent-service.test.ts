@@ -559,6 +559,50 @@ describe("AgentService.Connect", () => {
     assert.ok((calls[0] ?? 0) >= 3, `${calls[0]} clusters in it`);
   });
 
+  it("reads on while a stream's status reports are written, so they share group writes", {
+    timeout,
+  }, async (t) => {
+    const cluster = await registerCluster();
+    const stream = useStream(t, cluster.credential);
+    await stream.send(hello(cluster.name));
+    assert.equal((await stream.receive()).body.case, "welcome");
+    let upserts = 0;
+    const upsertMany = store.statuses.upsertMany;
+    // A slow store: the reports that arrive while one write is under way must join the next.
+    store.statuses.upsertMany = async (statuses) => {
+      if (statuses.some((status) => status.clusterId === cluster.id)) upserts += 1;
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      return upsertMany(statuses);
+    };
+    t.after(() => {
+      store.statuses.upsertMany = upsertMany;
+    });
+    const reports = 40;
+    await Promise.all(
+      Array.from({ length: reports }, (_, index) =>
+        stream.send({
+          body: {
+            case: "appStatus",
+            value: {
+              app: `app-${index % 10}`,
+              digest: "d1",
+              revision: `r${index}`,
+              syncStatus: SyncStatus.SYNCED,
+              healthStatus: index >= 30 ? HealthStatus.HEALTHY : HealthStatus.PROGRESSING,
+            },
+          },
+        }),
+      ),
+    );
+    await waitFor("every report stored", async () => {
+      const statuses = await store.statuses.list(cluster.id);
+      return statuses.length === 10 && statuses.every((status) => status.health === "Healthy");
+    });
+    assert.equal((await store.statuses.get(cluster.id, "app-3"))?.revision, "r33", "the last report wins");
+    // Awaiting each report before reading the next took one write per report.
+    assert.ok(upserts <= reports / 4, `${reports} reports in ${upserts} writes`);
+  });
+
   it("stores app statuses and answers bundle requests", { timeout }, async (t) => {
     const cluster = await registerCluster();
     const bytes = await putBundle("b-req", '[{"kind":"Service"}]');

@@ -16,6 +16,7 @@ import type {
 } from "@flotilla/proto/gen/flotilla/v1/agent_pb";
 import type {
   AppSourceSchema,
+  AppStatus,
   DesiredAppSchema,
   IgnoreDifferenceSchema,
   SyncPolicySchema,
@@ -84,6 +85,12 @@ const TOKEN_REFUSAL_MESSAGE: Record<TokenRefusal, string> = {
 
 /** How long heartbeats are gathered before their clusters' last-seen times are written. */
 const HEARTBEAT_FLUSH_MS = 1_000;
+
+/**
+ * Status reports one stream may have in the status writer at once before it stops reading; a
+ * bound on what a flooding agent holds in the hub's memory.
+ */
+const STATUS_WINDOW = 256;
 
 /** gRPC's default receive limit, which agents keep: no message to an agent may be larger. */
 const AGENT_RECEIVE_LIMIT_BYTES = 4 * 1024 * 1024;
@@ -294,13 +301,38 @@ export function createAgentService(options: AgentServiceOptions): AgentServiceHa
                 : new GrpcError("INTERNAL", "resume failed", { cause: error }),
             ),
           );
+          /**
+           * Status reports of this stream in the status writer. The stream reads on while fewer
+           * than STATUS_WINDOW are, so the reports of a busy agent (and of many agents) share
+           * group writes instead of each waiting for its own; the writer keeps their order.
+           */
+          const statusWrites = new Set<Promise<void>>();
           for (let message = await next(); !message.done; message = await next()) {
             if (markedDisconnected && connections.get(clusterId) === connection) {
               markedDisconnected = false;
               await Promise.race([markConnectedAgain(clusterId, cluster.name), ended]);
             }
-            await Promise.race([handleMessage(clusterId, message.value, delivery), ended]);
+            const { body } = message.value;
+            if (body.case !== "appStatus") {
+              await Promise.race([handleMessage(clusterId, message.value, delivery), ended]);
+              continue;
+            }
+            const written = recordStatus(clusterId, body.value);
+            statusWrites.add(written);
+            written.then(
+              () => statusWrites.delete(written),
+              (error: unknown) =>
+                endStream(
+                  error instanceof GrpcError
+                    ? error
+                    : new GrpcError("INTERNAL", `storing the status of app ${body.value.app} failed`, {
+                        cause: error,
+                      }),
+                ),
+            );
+            if (statusWrites.size >= STATUS_WINDOW) await Promise.race([Promise.race(statusWrites), ended]);
           }
+          await Promise.race([Promise.all(statusWrites), ended]);
           await Promise.race([welcomed, ended]);
         } finally {
           subscription.unsubscribe();
@@ -388,6 +420,14 @@ export function createAgentService(options: AgentServiceOptions): AgentServiceHa
     await publishClusterState(clusterId, "Connected");
   }
 
+  /** Checks and hands one AppStatus to the status writer; resolves once it is stored and announced. */
+  async function recordStatus(clusterId: string, status: AppStatus): Promise<void> {
+    checkRequest(status, "appStatus");
+    if (status.app === "") throw new GrpcError("INVALID_ARGUMENT", "AppStatus.app is required");
+    metrics?.statusIngested();
+    await statusWriter.record(clusterId, status);
+  }
+
   async function handleMessage(clusterId: string, message: AgentMessage, delivery: Delivery): Promise<void> {
     const { body } = message;
     if (body.case !== undefined) checkRequest(body.value, body.case);
@@ -418,9 +458,7 @@ export function createAgentService(options: AgentServiceOptions): AgentServiceHa
         return;
       }
       case "appStatus":
-        if (body.value.app === "") throw new GrpcError("INVALID_ARGUMENT", "AppStatus.app is required");
-        metrics?.statusIngested();
-        await statusWriter.record(clusterId, body.value);
+        await recordStatus(clusterId, body.value);
         return;
       case "heartbeat":
         noteSeen(clusterId);

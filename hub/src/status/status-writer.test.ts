@@ -96,6 +96,37 @@ describe("createStatusWriter", () => {
     subscription.unsubscribe();
   });
 
+  it("announces only the latest of an app's reports in one group, and records every transition", async () => {
+    const bus = createLocalBus();
+    const announced: BusEvent[] = [];
+    const subscription = bus.subscribe((event) => {
+      announced.push(event);
+    });
+    await subscription.ready;
+    const writer = createStatusWriter({ store, bus, now: () => new Date() });
+    await Promise.all([
+      writer.record("b", report("flip", HealthStatus.PROGRESSING)),
+      writer.record("b", report("flip", HealthStatus.HEALTHY)),
+      writer.record("b", report("flip", HealthStatus.DEGRADED, { healthMessage: "crash loop" })),
+    ]);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    const flips = announced.filter((event) => event.type === "status" && event.app === "flip");
+    assert.deepEqual(
+      flips.map((event) => (event.type === "status" ? event.health : "")),
+      ["Degraded"],
+    );
+    assert.equal((await store.statuses.get("b", "flip"))?.health, "Degraded");
+    const events = await store.events.list({ clusterId: "b", app: "flip" });
+    assert.deepEqual(
+      events.events
+        .map((event) => event.message)
+        .filter((message) => !message.includes("Sync"))
+        .reverse(),
+      ["Unknown -> Progressing", "Progressing -> Healthy", "Healthy -> Degraded: crash loop"],
+    );
+    subscription.unsubscribe();
+  });
+
   it("loads a cluster's previous reports from the store, so a new replica records only real transitions", async () => {
     const writer = createStatusWriter({ store, bus: createLocalBus(), now: () => new Date() });
     const before = (await store.events.list({ clusterId: "b", app: "app-1" })).events.length;

@@ -3,9 +3,10 @@
  * history (health and sync transitions, finished operations) and the bus (which keeps every
  * replica's fleet index current). Reports are written in groups: `record` resolves once its
  * report is stored and announced, and every report that arrived while one group was being
- * written goes into the next, in a few statements of up to 1,000 rows. So a stream waits for
- * its own report as before, and N streams reporting at once cost a handful of statements
- * instead of 5 x N (group commit).
+ * written goes into the next, in a few statements of up to 1,000 rows (group commit). So N
+ * reports cost a handful of statements instead of 5 x N; a report superseded by a later one of
+ * the same app in its group is stored and announced only as that later one (its transitions
+ * are still recorded).
  *
  * Transitions are computed against the previous report of the app, kept in memory while its
  * cluster's stream is on this replica (loaded from the store on the cluster's first report);
@@ -34,14 +35,15 @@ type Waiter = { resolve(): void; reject(error: unknown): void };
 type Group = {
   statuses: AppStatusInput[];
   events: NewEvent[];
-  announcements: BusEvent[];
+  /** The latest report per cluster and app: a report superseded within the group is not announced. */
+  announcements: Map<string, BusEvent>;
   seen: Set<string>;
   syncAcks: { clusterId: string; requestId: string }[];
   waiters: Waiter[];
 };
 
 function emptyGroup(): Group {
-  return { statuses: [], events: [], announcements: [], seen: new Set(), syncAcks: [], waiters: [] };
+  return { statuses: [], events: [], announcements: new Map(), seen: new Set(), syncAcks: [], waiters: [] };
 }
 
 /** One line on why an app is not Synced and Healthy: the failed sync, else the health message. */
@@ -90,6 +92,9 @@ export function createStatusWriter(deps: { store: Store; bus: Bus; now: () => Da
   function startWriting(): Promise<void> {
     writing ??= (async () => {
       while (next.waiters.length > 0) {
+        // Lets the reports other streams have received join this group: without it, one busy
+        // stream whose reports arrive in microtasks would keep every group to its own report.
+        await new Promise<void>((resolve) => setImmediate(resolve));
         const group = next;
         next = emptyGroup();
         try {
@@ -112,7 +117,7 @@ export function createStatusWriter(deps: { store: Store; bus: Bus; now: () => Da
     await store.clusters.markSeenMany([...group.seen], now());
     for (const { clusterId, requestId } of group.syncAcks) await store.syncRequests.ack(clusterId, requestId);
     if (group.events.length > 0) await store.events.appendMany(group.events);
-    for (const event of group.announcements) await bus.publish(event);
+    for (const event of group.announcements.values()) await bus.publish(event);
   }
 
   /** Reports not yet written, by cluster, so release() waits for those still loading too. */
@@ -184,7 +189,9 @@ export function createStatusWriter(deps: { store: Store; bus: Bus; now: () => Da
     const before = apps.get(status.app);
     group.events.push(...transitions(clusterId, status, before, { sync, health, finishedAt }));
     apps.set(status.app, { sync, health, operationFinishedAt: finishedAt ?? before?.operationFinishedAt });
-    group.announcements.push({
+    const key = `${clusterId}\u0000${status.app}`;
+    group.announcements.delete(key);
+    group.announcements.set(key, {
       type: "status",
       clusterId,
       app: status.app,
