@@ -242,6 +242,9 @@ function runGit(args: string[], cwd: string, input?: string): Promise<string> {
       if (code === 0) resolve(stdout);
       else reject(new Error(`git ${args[0]} failed (exit ${code}): ${stderr.trim()}`));
     });
+    // A command that reads no input may exit before the write: EPIPE then, and its exit code
+    // tells whether it worked.
+    child.stdin.on("error", () => {});
     child.stdin.end(input ?? "");
   });
 }
