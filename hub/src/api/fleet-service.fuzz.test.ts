@@ -11,6 +11,7 @@ import { FleetService } from "@flotilla/proto/gen/flotilla/v1/fleet_pb";
 import { GrpcError, type HandlerContext } from "@flotilla/proto/grpc";
 import { messageArbitraries } from "@flotilla/proto/testing/message-arbitrary";
 import fc from "fast-check";
+import type { RolloutState } from "../rollout/rollout-state.js";
 import { createFleetService, type FleetServiceHandlers } from "./fleet-service.js";
 import { contextFor, useTestRuntime } from "./test-runtime.js";
 
@@ -54,7 +55,8 @@ const callers: Record<string, string | undefined> = {};
 const clusterIds: string[] = [];
 
 before(async () => {
-  service = createFleetService(await hub.opened);
+  // No rollout controller runs here, so rollout actions stay queued: answer "queued" at once.
+  service = createFleetService(await hub.opened, { rollouts: { actionWaitMs: 0 } });
   callers.admin = await hub.createApiToken("admin", { name: "fuzz-admin" });
   callers.viewer = await hub.createApiToken("viewer", { name: "fuzz-viewer" });
   callers["limited viewer"] = await hub.createApiToken("viewer", { name: "fuzz-prod", selector: "env=prod" });
@@ -66,7 +68,65 @@ before(async () => {
     (await hub.addCluster({ name: "fuzz-b", labels: { env: "dev" }, apps: [{ app: "web" }, { app: "api" }] }))
       .id,
   );
+  // "fuzz-a" is one of the strings requests get, so UpdateRollout also reaches a real rollout.
+  await hub.store.rollouts.put("fuzz-a", fuzzRollout("fuzz-a"));
 });
+
+/** A rollout of app web in its second step: fuzz-a updated, fuzz-b failed. */
+function fuzzRollout(name: string): RolloutState {
+  const target = { digest: "d", bundleDigest: "b", desired: {} };
+  const at = new Date().toISOString();
+  return {
+    name,
+    declaration: {
+      name,
+      origin: "Rollout",
+      declaredBy: "root",
+      steps: [
+        {
+          name: "prod",
+          selector: { clusters: { matchLabels: { env: "prod" } } },
+          maxUnavailable: { count: 1 },
+          bakeTimeMs: 0,
+        },
+        { name: "dev", selector: { clusters: {} }, maxUnavailable: { percent: 50 }, bakeTimeMs: 60_000 },
+      ],
+      progressDeadlineMs: 600_000,
+      rollback: false,
+      offline: { policy: "wait" },
+      apps: ["web"],
+    },
+    generation: 1,
+    commit: "c0ffee",
+    phase: "Failed",
+    step: 1,
+    stepCount: 3,
+    stepStartedAt: at,
+    message: "fuzz",
+    failures: [{ cluster: "fuzz-b", app: "web", message: "Degraded", resources: [] }],
+    members: [
+      {
+        clusterId: clusterIds[0] ?? "",
+        cluster: "fuzz-a",
+        app: "web",
+        step: 0,
+        wanted: target,
+        releasedAt: at,
+        passed: true,
+      },
+      {
+        clusterId: clusterIds[1] ?? "",
+        cluster: "fuzz-b",
+        app: "web",
+        step: 1,
+        wanted: target,
+        releasedAt: at,
+      },
+    ],
+    startedAt: at,
+    updatedAt: at,
+  };
+}
 
 /**
  * Calls `method` with `request` as `token`. A stream (WatchFleet sends only on changes) is read
@@ -155,4 +215,58 @@ describe("reliability: fuzz", () => {
       );
     });
   }
+
+  it("random pause, resume, abort and promote requests on an existing rollout are queued as the admin asked, or refused", {
+    timeout,
+  }, async (t) => {
+    const method = FleetService.method.updateRollout;
+    const actions = ["pause", "resume", "abort", "promote"];
+    let queued = 0;
+    let refused = 0;
+    let onRollout = 0;
+    await fc.assert(
+      fc.asyncProperty(
+        fc.record({
+          name: fc.oneof({ arbitrary: fc.constant("fuzz-a"), weight: 3 }, hostileString),
+          action: fc.oneof({ arbitrary: fc.integer({ min: 0, max: 4 }), weight: 4 }, fc.integer()),
+          all: fc.boolean(),
+        }),
+        fc.constantFrom(...Object.keys(callers)),
+        async (init, who) => {
+          if (init.name === "fuzz-a") onRollout += 1;
+          const before = await hub.store.rollouts.listCommands();
+          try {
+            await call(method, create(method.input, init), callers[who]);
+          } catch (error) {
+            assert.ok(error instanceof GrpcError, `UpdateRollout threw a non-gRPC error: ${String(error)}`);
+            assert.ok(
+              ["INVALID_ARGUMENT", "NOT_FOUND", "PERMISSION_DENIED", "UNAUTHENTICATED"].includes(error.code),
+              `UpdateRollout as ${who} broke: ${error.code}: ${error.details}`,
+            );
+            assert.equal(
+              (await hub.store.rollouts.listCommands()).length,
+              before.length,
+              "a refused action was queued",
+            );
+            refused += 1;
+            return;
+          }
+          const added = (await hub.store.rollouts.listCommands()).filter(
+            (command) => !before.some((old) => old.id === command.id),
+          );
+          assert.equal(who, "admin");
+          assert.deepEqual(
+            added.map((command) => [command.rollout, command.action, command.all, command.actor]),
+            [["fuzz-a", actions[init.action - 1], init.all, "fuzz-admin"]],
+          );
+          queued += 1;
+        },
+      ),
+      { numRuns: 200 },
+    );
+    assert.ok(queued > 0, "no request reached the rollout");
+    t.diagnostic(
+      `200 random UpdateRollout requests (${onRollout} naming rollout fuzz-a): ${queued} queued exactly as asked by the admin, ${refused} refused with a clear status, 0 queued by a refused request`,
+    );
+  });
 });

@@ -2,8 +2,9 @@
  * The FleetService: what people, the CLI, the HTTP API (http-api.ts) and the UI ask the hub.
  * Every method authenticates the caller's API token from the "authorization" metadata and
  * authorizes with auth/api-auth.ts: reads for everyone, writes (labels, sources, sync, refresh)
- * and admin actions (tokens, credentials, removing clusters) for admins. Viewers limited by a
- * cluster selector see only matching clusters; other clusters are NOT_FOUND to them.
+ * and admin actions (tokens, credentials, removing clusters, rollout actions) for admins.
+ * Viewers limited by a cluster selector see only matching clusters; other clusters are
+ * NOT_FOUND to them.
  *
  * Expected refusals are GrpcErrors with the code the proto documents. Anything else a handler
  * throws is logged here and reaches the caller as INTERNAL without its details.
@@ -17,13 +18,21 @@ import { createAppHandlers } from "./app-handlers.js";
 import { createClusterHandlers } from "./cluster-handlers.js";
 import { listEvents } from "./list-events.js";
 import { queryFleetStatus } from "./query-fleet-status.js";
+import { createRolloutHandlers, type RolloutHandlerOptions } from "./rollout-handlers.js";
 import { createSourceHandlers } from "./source-handlers.js";
 import { createTokenHandlers } from "./token-handlers.js";
 import { watchFleet } from "./watch-fleet.js";
 
 export type FleetServiceHandlers = ServiceImpl<typeof FleetService>;
 
-export function createFleetService(runtime: HubRuntime): FleetServiceHandlers {
+export type FleetServiceOptions = {
+  rollouts?: RolloutHandlerOptions;
+};
+
+export function createFleetService(
+  runtime: HubRuntime,
+  options: FleetServiceOptions = {},
+): FleetServiceHandlers {
   const access = createApiAccess(runtime);
 
   const handlers: FleetServiceHandlers = {
@@ -31,6 +40,7 @@ export function createFleetService(runtime: HubRuntime): FleetServiceHandlers {
     ...createTokenHandlers(runtime, access),
     ...createSourceHandlers(runtime, access),
     ...createAppHandlers(runtime, access),
+    ...createRolloutHandlers(runtime, access, options.rollouts),
 
     async getFleetStatus(request, context) {
       const principal = await access.caller(context, "read");

@@ -36,6 +36,7 @@ export const EVENT_TYPES: Readonly<Partial<Record<EventKind, readonly string[]>>
   [EventKind.HEALTH_CHANGED]: ["health-changed"],
   [EventKind.PROBLEM_RAISED]: ["problem-raised"],
   [EventKind.PROBLEM_RESOLVED]: ["problem-resolved"],
+  [EventKind.ROLLOUT]: ["rollout"],
 };
 
 const KIND_BY_TYPE = new Map<string, EventKind>(

@@ -14,6 +14,13 @@ import { eventsCommand } from "./events-command.js";
 import { loginCommand } from "./login-command.js";
 import { refreshCommand } from "./refresh-command.js";
 import { renderCommand } from "./render-command.js";
+import {
+  rolloutAbortCommand,
+  rolloutPauseCommand,
+  rolloutPromoteCommand,
+  rolloutResumeCommand,
+  rolloutStatusCommand,
+} from "./rollout-command.js";
 import { serveCommand } from "./serve-command.js";
 import { sourceAddCommand, sourceListCommand, sourceRemoveCommand } from "./source-commands.js";
 import { statusCommand } from "./status-command.js";
@@ -46,15 +53,11 @@ export const commands: readonly Command[] = [
   eventsCommand,
   syncCommand,
   refreshCommand,
-  { path: ["rollout", "status"], summary: "Show progressive rollouts", plannedIn: 10 },
-  { path: ["rollout", "pause"], summary: "Pause a rollout", plannedIn: 10 },
-  { path: ["rollout", "resume"], summary: "Resume a paused rollout", plannedIn: 10 },
-  {
-    path: ["rollout", "abort"],
-    summary: "Abort a rollout and hold clusters on their revision",
-    plannedIn: 10,
-  },
-  { path: ["rollout", "promote"], summary: "Promote a rollout past its current step", plannedIn: 10 },
+  rolloutStatusCommand,
+  rolloutPauseCommand,
+  rolloutResumeCommand,
+  rolloutAbortCommand,
+  rolloutPromoteCommand,
   {
     path: ["version"],
     summary: "Print the version",

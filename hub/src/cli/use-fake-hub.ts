@@ -1,9 +1,9 @@
 // A FleetService fake served over real gRPC and TLS on 127.0.0.1, for the CLI's tests: the seam
 // between the CLI and the hub's FleetService (hub/src/api). It keeps clusters, status rows,
-// sources, bootstrap tokens, apps and events in memory, authenticates API tokens as the hub does
-// (messages name the token id or name, never the secret), pages with its own small page size,
-// and refuses a page token issued for other filters, so a CLI that changes filters between pages
-// fails. Tests can make a method's next calls fail (`failures`).
+// sources, bootstrap tokens, apps, events and rollouts in memory, authenticates API tokens as
+// the hub does (messages name the token id or name, never the secret), pages with its own small
+// page size, and refuses a page token issued for other filters, so a CLI that changes filters
+// between pages fails. Tests can make a method's next calls fail (`failures`).
 
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -20,6 +20,9 @@ import {
   type EventSchema,
   FleetService,
   type FleetStatusRowSchema,
+  RolloutAction,
+  RolloutPhase,
+  type RolloutSchema,
   type SourceSchema,
 } from "@flotilla/proto/gen/flotilla/v1/fleet_pb";
 import {
@@ -48,6 +51,7 @@ type AppTargetInit = MessageInitShape<typeof AppTargetSchema> & { cluster: strin
 type AppInit = MessageInitShape<typeof AppSchema> & { name: string; targets?: AppTargetInit[] };
 /** An event; ids are decimal numbers, increasing in the order the hub recorded them. */
 type EventInit = MessageInitShape<typeof EventSchema> & { id: string };
+type RolloutInit = MessageInitShape<typeof RolloutSchema> & { name: string };
 
 export const ADMIN_TOKEN = "fla_admin0000000.abcdefghijklmnopqrstuvwxyz012345";
 export const VIEWER_TOKEN = "fla_viewer000000.abcdefghijklmnopqrstuvwxyz012345";
@@ -58,8 +62,15 @@ export type FakeFleet = {
   rows: RowInit[];
   sources: SourceInit[];
   apps: AppInit[];
-  /** In any order; ListEvents answers newest (highest id) first. */
+  /** In any order; ListEvents answersndewest (highest id) first. */
   events: EventInit[];
+  /** In any order; ListRollouts answers by name. */
+  rollouts: RolloutInit[];
+  /**
+   * Whether UpdateRollout answers applied (and changes the rollout: pause -> PAUSED, resume ->
+   * PROGRESSING, abort -> ABORTED, promote -> next step), or queued (nothing changes).
+   */
+  rolloutActionsApplied: boolean;
   bootstrapTokens: {
     id: string;
     labels: Record<string, string>;
@@ -96,6 +107,8 @@ export function createFakeFleet(): FakeFleet {
     sources: [],
     apps: [],
     events: [],
+    rollouts: [],
+    rolloutActionsApplied: true,
     bootstrapTokens: [],
     apiTokens: new Map([
       [ADMIN_TOKEN, { name: "admin", role: "admin" }],
@@ -456,6 +469,37 @@ function createFakeFleetService(fleet: FakeFleet, hub: () => { url: string; caHa
       const filters = { c: request.cluster, a: request.app, k: request.kinds, s: sinceMs, u: untilMs };
       const { items, nextPageToken } = page(fleet, matching, filters, request.pageToken);
       return { events: items, nextPageToken };
+    },
+    async listRollouts(request, context) {
+      record("listRollouts", request, context);
+      authenticate(fleet, context, "read");
+      return {
+        rollouts: fleet.rollouts.filter((r) => request.name === "" || r.name === request.name).sort(byName),
+      };
+    },
+    async updateRollout(request, context) {
+      record("updateRollout", request, context);
+      authenticate(fleet, context, "admin");
+      const known = [RolloutAction.PAUSE, RolloutAction.RESUME, RolloutAction.ABORT, RolloutAction.PROMOTE];
+      if (!known.includes(request.action))
+        throw new GrpcError("INVALID_ARGUMENT", `rollout ${request.name}: action is required`);
+      if (request.all && request.action !== RolloutAction.PROMOTE)
+        throw new GrpcError(
+          "INVALID_ARGUMENT",
+          `rollout ${request.name}: "all" goes with the promote action only`,
+        );
+      const rollout = fleet.rollouts.find((r) => r.name === request.name);
+      if (!rollout) throw new GrpcError("NOT_FOUND", `rollout ${request.name} does not exist`);
+      if (!fleet.rolloutActionsApplied) return { rollout, applied: false };
+      if (request.action === RolloutAction.PAUSE) rollout.phase = RolloutPhase.PAUSED;
+      if (request.action === RolloutAction.RESUME) rollout.phase = RolloutPhase.PROGRESSING;
+      if (request.action === RolloutAction.ABORT) rollout.phase = RolloutPhase.ABORTED;
+      if (request.action === RolloutAction.PROMOTE) {
+        const stepCount = rollout.stepCount ?? 0;
+        rollout.step = request.all ? stepCount + 1 : Math.min((rollout.step ?? 1) + 1, stepCount + 1);
+        rollout.stepName = rollout.steps?.[rollout.step - 1]?.name ?? "";
+      }
+      return { rollout, applied: true };
     },
     async sync(request, context) {
       record("sync", request, context);

@@ -267,6 +267,190 @@ describe("reliability: faults", () => {
     });
   }
 
+  it("an incremental resolve declares the same rollouts as a cold one across 7 commits of a RollingSync ApplicationSet and a Rollout", async (t) => {
+    const appSet = (prodMaxUpdate: number | string) =>
+      stringify({
+        apiVersion: "argoproj.io/v1alpha1",
+        kind: "ApplicationSet",
+        metadata: { name: "web", annotations: { "rollout.flotilla.dev/bake-time": "30s" } },
+        spec: {
+          goTemplate: true,
+          generators: [{ clusters: {} }],
+          strategy: {
+            type: "RollingSync",
+            rollingSync: {
+              steps: [
+                { matchExpressions: [{ key: "env", operator: "In", values: ["staging"] }], maxUpdate: 1 },
+                {
+                  matchExpressions: [{ key: "env", operator: "In", values: ["prod"] }],
+                  maxUpdate: prodMaxUpdate,
+                },
+              ],
+            },
+          },
+          template: {
+            metadata: { name: "web-{{.name}}", labels: { env: '{{index .metadata.labels "env"}}' } },
+            spec: {
+              project: "default",
+              source: { repoURL: REPO_URL, targetRevision: "HEAD", path: "web" },
+              destination: { name: "{{.name}}", namespace: "web" },
+            },
+          },
+        },
+      });
+    const application = (name: string, path: string, labels: Record<string, string>, destination?: string) =>
+      stringify({
+        apiVersion: "argoproj.io/v1alpha1",
+        kind: "Application",
+        metadata: { name, labels },
+        spec: {
+          project: "default",
+          source: { repoURL: REPO_URL, targetRevision: "HEAD", path },
+          ...(destination ? { destination: { name: destination, namespace: name } } : {}),
+        },
+      });
+    const rollout = (maxUnavailable: unknown) =>
+      stringify({
+        apiVersion: "flotilla.dev/v1alpha1",
+        kind: "Rollout",
+        metadata: { name: "payments" },
+        spec: {
+          apps: { selector: { matchLabels: { team: "payments" } } },
+          steps: [
+            { name: "canary", clusters: { matchLabels: { env: "staging" } }, maxUnavailable, bakeTime: "1m" },
+            { clusters: {} },
+          ],
+        },
+      });
+    const team = (dbTeam: string) =>
+      [
+        application("payments-api", "payments", { team: "payments" }, "prod-1"),
+        application("payments-db", "payments", { team: dbTeam }, "staging-1"),
+      ].join("---\n");
+    const repo = await createFixtureRepo(join(await tempDir(), "repo"), {
+      files: {
+        "root/apps.yaml": [
+          appSet("50%"),
+          application("team", "team", {}),
+          application("rollouts", "rollouts", {}),
+        ].join("---\n"),
+        "team/apps.yaml": team("payments"),
+        "rollouts/payments.yaml": rollout(1),
+        "web/cm.yaml": syntheticConfigMap("web", "one"),
+        "payments/cm.yaml": syntheticConfigMap("payments", "one"),
+      },
+    });
+    const clusters: Cluster[] = [
+      { name: "staging-1", server: "https://staging-1.example.com:6443", labels: { env: "staging" } },
+      { name: "prod-1", server: "https://prod-1.example.com:6443", labels: { env: "prod" } },
+    ];
+    const resolvers = await open(repo, [REPO_URL]);
+    const root: FleetRoot = { name: "root", source: { repoURL: REPO_URL, path: "root" } };
+    const summary = (resolution: FleetResolution) =>
+      resolution.rollouts.map(
+        (r) =>
+          `${r.name}:${r.apps.join(",")}:${r.steps.map((s) => JSON.stringify(s.maxUnavailable)).join("/")}`,
+      );
+    const first = await resolveBoth(resolvers, root, clusters, "cold");
+    assert.deepEqual(summary(first.resolution), [
+      'payments:payments-api,payments-db:{"count":1}/{"percent":100}',
+      'web:web-prod-1,web-staging-1:{"count":1}/{"percent":50}',
+    ]);
+    const steps: {
+      step: string;
+      change: () => Promise<unknown>;
+      renderCalls?: number;
+      rollouts: string[];
+    }[] = [
+      {
+        step: "an empty commit",
+        change: () => repo.commit({}),
+        renderCalls: 0,
+        rollouts: summary(first.resolution),
+      },
+      {
+        step: "a step of the Rollout changed",
+        change: () => repo.commit({ "rollouts/payments.yaml": rollout("25%") }),
+        // Only the app declaring the Rollout renders again.
+        renderCalls: 1,
+        rollouts: [
+          'payments:payments-api,payments-db:{"percent":25}/{"percent":100}',
+          'web:web-prod-1,web-staging-1:{"count":1}/{"percent":50}',
+        ],
+      },
+      {
+        step: "a step of the RollingSync changed",
+        change: () =>
+          repo.commit({
+            "root/apps.yaml": [
+              appSet(2),
+              application("team", "team", {}),
+              application("rollouts", "rollouts", {}),
+            ].join("---\n"),
+          }),
+        rollouts: [
+          'payments:payments-api,payments-db:{"percent":25}/{"percent":100}',
+          'web:web-prod-1,web-staging-1:{"count":1}/{"count":2}',
+        ],
+      },
+      {
+        step: "an Application relabelled out of the Rollout",
+        change: () => repo.commit({ "team/apps.yaml": team("data") }),
+        rollouts: [
+          'payments:payments-api:{"percent":25}/{"percent":100}',
+          'web:web-prod-1,web-staging-1:{"count":1}/{"count":2}',
+        ],
+      },
+      {
+        step: "the Rollout broken (maxUnavailable 150%)",
+        change: () => repo.commit({ "rollouts/payments.yaml": rollout("150%") }),
+        renderCalls: 1,
+        rollouts: ['web:web-prod-1,web-staging-1:{"count":1}/{"count":2}'],
+      },
+      {
+        step: "an empty commit with the Rollout still broken",
+        change: () => repo.commit({}),
+        // The app declaring the bad Rollout is reused: a rollout problem does not stop the memo.
+        renderCalls: 0,
+        rollouts: ['web:web-prod-1,web-staging-1:{"count":1}/{"count":2}'],
+      },
+      {
+        step: "the Rollout repaired",
+        change: () => repo.commit({ "rollouts/payments.yaml": rollout(1) }),
+        renderCalls: 1,
+        rollouts: [
+          'payments:payments-api:{"count":1}/{"percent":100}',
+          'web:web-prod-1,web-staging-1:{"count":1}/{"count":2}',
+        ],
+      },
+    ];
+    const report: string[] = [];
+    for (const { step, change, renderCalls, rollouts } of steps) {
+      await change();
+      const next = await resolveBoth(resolvers, root, clusters, step);
+      report.push(`${step}: ${next.renderCalls} render calls, ${next.resolution.rollouts.length} rollouts`);
+      assert.deepEqual(summary(next.resolution), rollouts, step);
+      if (renderCalls !== undefined) assert.equal(next.renderCalls, renderCalls, `${step}: render calls`);
+      const broken = step.includes("still broken") || step.includes("broken (");
+      assert.deepEqual(
+        next.resolution.problems.map((p) => `${p.app}: ${p.message}`),
+        broken
+          ? [
+              'rollouts: Rollout payments: spec.steps[0].maxUnavailable: "150%" is not a count or a percentage up to 100%',
+            ]
+          : [],
+        step,
+      );
+      assert.ok(
+        next.resolution.apps.every((app) => app.state === "ok"),
+        step,
+      );
+    }
+    t.diagnostic(
+      `2 rollouts over 8 resolves, each incremental one deep-equal to a cold one (declarations included); ${report.join("; ")}`,
+    );
+  });
+
   it("an incremental resolve equals a cold one for Helm apps naming $ARGOCD_APP_REVISION and a root followed at a pinned revision", async (t) => {
     const application = (name: string, path: string, source: Record<string, unknown> = {}) =>
       stringify({

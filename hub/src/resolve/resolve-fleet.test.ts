@@ -915,3 +915,346 @@ describe("resolveFleet with followRootRevision", () => {
     );
   });
 });
+
+// --- Progressive rollouts declared in the app-of-apps tree ---
+
+function labelledApplication(
+  name: string,
+  path: string,
+  destination: Record<string, string> | undefined,
+  labels: Record<string, string>,
+): string {
+  return stringify({
+    apiVersion: "argoproj.io/v1alpha1",
+    kind: "Application",
+    metadata: { name, namespace: "argocd", labels },
+    spec: {
+      project: "default",
+      source: { repoURL: REPO_URL, targetRevision: "HEAD", path },
+      ...(destination ? { destination } : {}),
+    },
+  });
+}
+
+/** An ApplicationSet `web` sending `web/` to three clusters, labelling its apps by env. */
+function rollingSyncAppSet(strategy: unknown, annotations: Record<string, string> = {}): string {
+  return stringify({
+    apiVersion: "argoproj.io/v1alpha1",
+    kind: "ApplicationSet",
+    metadata: { name: "web", namespace: "argocd", annotations },
+    spec: {
+      generators: [
+        {
+          list: {
+            elements: [
+              { cluster: "in-cluster", env: "staging" },
+              { cluster: "prod-eu", env: "prod" },
+              { cluster: "prod-us", env: "prod" },
+            ],
+          },
+        },
+      ],
+      strategy,
+      template: {
+        metadata: { name: "web-{{cluster}}", labels: { env: "{{env}}" } },
+        spec: {
+          project: "default",
+          source: { repoURL: REPO_URL, targetRevision: "HEAD", path: "web" },
+          destination: { name: "{{cluster}}", namespace: "web" },
+        },
+      },
+    },
+  });
+}
+
+const WEB_STRATEGY = {
+  type: "RollingSync",
+  rollingSync: {
+    steps: [
+      { matchExpressions: [{ key: "env", operator: "In", values: ["staging"] }], maxUpdate: 1 },
+      { matchExpressions: [{ key: "env", operator: "In", values: ["prod"] }], maxUpdate: "50%" },
+    ],
+  },
+};
+
+function rolloutResource(name: string, spec: Record<string, unknown>): string {
+  return stringify({ apiVersion: "flotilla.dev/v1alpha1", kind: "Rollout", metadata: { name }, spec });
+}
+
+const EVERY_CLUSTER = [{ clusters: {} }];
+
+describe("resolveFleet rollouts", () => {
+  const open = useResolver();
+  const createRepo = useRepos();
+  const fleet = (files: Record<string, string> = {}) => ({
+    "root/apps.yaml": documents(
+      rollingSyncAppSet(WEB_STRATEGY, { "rollout.flotilla.dev/bake-time": "30s" }),
+      application("team", "team", undefined),
+      application("rollouts", "rollouts", undefined),
+    ),
+    "team/apps.yaml": documents(
+      labelledApplication(
+        "payments-api",
+        "payments",
+        { name: "prod-eu", namespace: "payments" },
+        { team: "payments" },
+      ),
+      labelledApplication(
+        "payments-db",
+        "payments",
+        { name: "prod-us", namespace: "payments" },
+        { team: "payments" },
+      ),
+      labelledApplication(
+        "billing",
+        "payments",
+        { name: "prod-eu", namespace: "billing" },
+        { team: "payments" },
+      ),
+      labelledApplication("other", "other", { name: "prod-us", namespace: "other" }, { team: "web" }),
+    ),
+    "rollouts/payments.yaml": rolloutResource("payments", {
+      apps: { selector: { matchLabels: { team: "payments" } } },
+      steps: [
+        { name: "canary", clusters: { matchLabels: { env: "prod" } }, maxUnavailable: 1, bakeTime: "1m" },
+      ],
+      rollback: true,
+    }),
+    "other/cm.yaml": configMap("other"),
+    "other/rollout.yaml": rolloutResource("others", { apps: { names: ["oth*"] }, steps: EVERY_CLUSTER }),
+    "web/cm.yaml": configMap("web"),
+    "payments/cm.yaml": configMap("payments"),
+    ...files,
+  });
+
+  it("declares a RollingSync ApplicationSet's generated apps and a Rollout's apps from any depth, by name", async () => {
+    const resolution = await (await open(await createRepo(fleet()))).resolve();
+    assert.deepEqual(resolution.problems, []);
+    assert.deepEqual(resolution.rollouts, [
+      {
+        name: "others",
+        origin: "Rollout",
+        declaredBy: "other",
+        steps: [
+          { name: "step-1", selector: { clusters: {} }, maxUnavailable: { percent: 100 }, bakeTimeMs: 0 },
+        ],
+        progressDeadlineMs: 600_000,
+        rollback: false,
+        offline: { policy: "wait" },
+        apps: ["other"],
+        appLabels: { other: { team: "web" } },
+      },
+      {
+        name: "payments",
+        origin: "Rollout",
+        declaredBy: "rollouts",
+        steps: [
+          {
+            name: "canary",
+            selector: { clusters: { matchLabels: { env: "prod" } } },
+            maxUnavailable: { count: 1 },
+            bakeTimeMs: 60_000,
+          },
+        ],
+        progressDeadlineMs: 600_000,
+        rollback: true,
+        offline: { policy: "wait" },
+        apps: ["billing", "payments-api", "payments-db"],
+        appLabels: {
+          billing: { team: "payments" },
+          "payments-api": { team: "payments" },
+          "payments-db": { team: "payments" },
+        },
+      },
+      {
+        name: "web",
+        origin: "ApplicationSet",
+        declaredBy: "root",
+        steps: [
+          {
+            name: "step-1",
+            selector: { apps: { matchExpressions: [{ key: "env", operator: "In", values: ["staging"] }] } },
+            maxUnavailable: { count: 1 },
+            bakeTimeMs: 30_000,
+          },
+          {
+            name: "step-2",
+            selector: { apps: { matchExpressions: [{ key: "env", operator: "In", values: ["prod"] }] } },
+            maxUnavailable: { percent: 50 },
+            bakeTimeMs: 30_000,
+          },
+        ],
+        progressDeadlineMs: 600_000,
+        rollback: false,
+        offline: { policy: "wait" },
+        apps: ["web-in-cluster", "web-prod-eu", "web-prod-us"],
+        appLabels: {
+          "web-in-cluster": { env: "staging" },
+          "web-prod-eu": { env: "prod" },
+          "web-prod-us": { env: "prod" },
+        },
+      },
+    ]);
+  });
+
+  it("never sends a Rollout to a cluster, and needs no destination for an app of only Rollouts", async () => {
+    const resolution = await (await open(await createRepo(fleet()))).resolve();
+    const other = targetOf(resolution, "prod-us", "other");
+    assert.deepEqual(other.objects.map(subject), ["ConfigMap/other/other"]);
+    assert.ok(resolution.targets.every((t) => t.objects.every((o) => o.kind !== "Rollout")));
+    assert.equal(
+      resolution.targets.some((t) => t.app === "rollouts"),
+      false,
+    );
+    assert.deepEqual(resolution.apps.find((a) => a.name === "rollouts")?.state, "ok");
+    assert.deepEqual(problemsOf(resolution, "rollouts"), []);
+  });
+
+  it("delivers Argo Rollouts' Rollout (argoproj.io) as a manifest", async () => {
+    const argoRollout = stringify({
+      apiVersion: "argoproj.io/v1alpha1",
+      kind: "Rollout",
+      metadata: { name: "canary" },
+      spec: { strategy: { canary: {} } },
+    });
+    const resolution = await (
+      await open(await createRepo(fleet({ "other/argo-rollout.yaml": argoRollout })))
+    ).resolve();
+    assert.deepEqual(targetOf(resolution, "prod-us", "other").objects.map(subject).sort(), [
+      "ConfigMap/other/other",
+      "Rollout/other/canary",
+    ]);
+  });
+
+  it("keeps the first of two rollouts of one name, and of two rollouts taking one app, by declaring app", async () => {
+    const repo = await createRepo(
+      fleet({
+        "root/more.yaml": documents(
+          application("a-first", "first", undefined),
+          application("zz-late", "late", undefined),
+        ),
+        // Declared by "a-first", before "root": takes web-in-cluster from the ApplicationSet.
+        "first/rollout.yaml": rolloutResource("a-first", {
+          apps: { names: ["web-in-*"] },
+          steps: EVERY_CLUSTER,
+        }),
+        // Declared by "team", after "other": the name "others" is taken.
+        "team/rollout.yaml": rolloutResource("others", {
+          apps: { names: ["nothing-*"] },
+          steps: EVERY_CLUSTER,
+        }),
+        "late/rollout.yaml": rolloutResource("late", { apps: { names: ["pay*"] }, steps: EVERY_CLUSTER }),
+      }),
+    );
+    const resolution = await (await open(repo)).resolve();
+    assert.deepEqual(resolution.problems, [
+      {
+        app: "root",
+        kind: "invalid",
+        message: 'ApplicationSet web: app "web-in-cluster" is already in rollout "a-first"; it is ignored',
+      },
+      {
+        app: "team",
+        kind: "invalid",
+        message:
+          'Rollout others: a rollout named "others" is already declared by app "other" (Rollout); it is ignored',
+      },
+      {
+        app: "zz-late",
+        kind: "invalid",
+        message:
+          'Rollout late: app "payments-api" (and 1 more) is already in rollout "payments"; it is ignored',
+      },
+    ]);
+    assert.deepEqual(
+      resolution.rollouts.map((r) => [r.name, r.declaredBy, r.apps]),
+      [
+        ["a-first", "a-first", ["web-in-cluster"]],
+        ["others", "other", ["other"]],
+        ["payments", "rollouts", ["billing", "payments-api", "payments-db"]],
+      ],
+    );
+    assert.ok(resolution.apps.every((a) => a.state === "ok"));
+  });
+
+  describe("reliability: hostile repository", () => {
+    it("invalid rollout declarations are problems on their apps and never prune or hold back an app", async (t) => {
+      const valid = await (await open(await createRepo(fleet()))).resolve();
+      const badStrategy = structuredClone(WEB_STRATEGY);
+      (badStrategy.rollingSync.steps[1] as { maxUpdate: unknown }).maxUpdate = "150%";
+      const broken = await (
+        await open(
+          await createRepo(
+            fleet({
+              "root/apps.yaml": documents(
+                rollingSyncAppSet(badStrategy, { "rollout.flotilla.dev/rollback": "maybe" }),
+                application("team", "team", undefined),
+                application("rollouts", "rollouts", undefined),
+              ),
+              "rollouts/payments.yaml": rolloutResource("payments", {
+                apps: { selector: { matchLabels: { team: "payments" } } },
+                steps: [
+                  { clusters: { matchExpressions: [{ key: "env", operator: "Equal", values: ["prod"] }] } },
+                ],
+              }),
+              "other/rollout.yaml": rolloutResource("others", { apps: { names: ["oth*"] } }),
+            }),
+          ),
+        )
+      ).resolve();
+      assert.deepEqual(broken.problems, [
+        {
+          app: "other",
+          kind: "invalid",
+          message: "Rollout others: spec.steps: at least one step is required",
+        },
+        {
+          app: "rollouts",
+          kind: "invalid",
+          message:
+            'Rollout payments: spec.steps[0].clusters.matchExpressions[0].operator: "Equal" is not In, NotIn, Exists or DoesNotExist',
+        },
+        {
+          app: "root",
+          kind: "invalid",
+          message:
+            'ApplicationSet web: metadata.annotations["rollout.flotilla.dev/rollback"]: "maybe" is not "true" or "false"',
+        },
+        {
+          app: "root",
+          kind: "invalid",
+          message:
+            'ApplicationSet web: spec.strategy.rollingSync.steps[1].maxUpdate: "150%" is not a count or a percentage up to 100%',
+        },
+      ]);
+      assert.deepEqual(broken.rollouts, []);
+      const digests = (resolution: FleetResolution) =>
+        resolution.targets.map((t) => `${t.cluster}/${t.app}@${t.digest}`);
+      assert.deepEqual(digests(broken), digests(valid));
+      assert.deepEqual(broken.apps, valid.apps);
+      const problemApps = broken.apps.filter((a) => a.state !== "ok").length;
+      assert.equal(problemApps, 0);
+      t.diagnostic(
+        `3 invalid declarations (${broken.problems.length} bad fields): ${broken.problems.length} problems of kind invalid, ${broken.targets.length} of ${valid.targets.length} targets kept with the same digests, ${problemApps} of ${broken.apps.length} apps in state problem, ${broken.rollouts.length} declarations`,
+      );
+    });
+
+    it("an app declaring more Rollouts than the object limit is a limit problem, and none of them is read", async (t) => {
+      const count = 4;
+      const many = Array.from({ length: count }, (_, i) =>
+        rolloutResource(`r-${i}`, { apps: { names: ["*"] }, steps: EVERY_CLUSTER }),
+      );
+      const repo = await createRepo(fleet({ "rollouts/payments.yaml": documents(...many) }));
+      const resolution = await (await open(repo, { limits: { maxObjectsPerApp: 3 } })).resolve();
+      assert.deepEqual(problemsOf(resolution, "rollouts"), [
+        { app: "rollouts", kind: "limit", message: "declares 4 Rollouts; the limit is 3" },
+      ]);
+      assert.equal(resolution.apps.find((a) => a.name === "rollouts")?.state, "problem");
+      assert.deepEqual(
+        resolution.rollouts.map((r) => r.name),
+        ["others", "web"],
+      );
+      t.diagnostic(`${count} Rollouts in one app with a limit of 3 objects: 1 limit problem, 0 of them read`);
+    });
+  });
+});

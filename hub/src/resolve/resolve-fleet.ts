@@ -1,11 +1,22 @@
 import { readdir } from "node:fs/promises";
 import { join } from "node:path";
+import type { Labels } from "../fleet/label-selector.js";
 import { KUSTOMIZATION_FILE_NAMES } from "../render/detect-tool.js";
 import { groupOf, type KubeObject, subject } from "../render/kube-object.js";
 import { needsCommitKey, needsRootKey } from "../render/render-cache.js";
 import type { RenderInput, RenderOutcome } from "../render/render-source.js";
 import { normalizeRepoPath } from "../render/repo-path.js";
 import type { ApplicationSource } from "../render/source-spec.js";
+import {
+  compileAppMatcher,
+  isRolloutResource,
+  type RolloutAppMatcher,
+  type RolloutDraft,
+  readAppLabels,
+  readRollingSync,
+  readRolloutResource,
+} from "../rollout/read-rollout.js";
+import type { RolloutDeclaration } from "../rollout/rollout-spec.js";
 import { type Checkout, type GitSource, normalizeRepoUrl, SourceError } from "../source/git-source.js";
 import { generateApplications } from "./applicationset/generate-applications.js";
 import { digestOf, sha256Digest, toCanonicalJson } from "./canonical-json.js";
@@ -80,6 +91,12 @@ export type FleetResolution = {
   targets: Target[];
   problems: Problem[];
   apps: AppNode[];
+  /**
+   * The progressive rollouts declared in the app-of-apps tree (RollingSync ApplicationSets and
+   * Rollout resources), by name. An invalid one is left out, with a problem on the app that
+   * declares it; that app resolves as usual.
+   */
+  rollouts: RolloutDeclaration[];
 };
 
 export type ResolveLimits = {
@@ -148,7 +165,19 @@ type AppResult = {
   readsGit?: boolean;
   /** With a memo: the memo keys of this app's ApplicationSets, kept for the next resolve with the app. */
   expansionKeys?: string[];
+  /** The rollouts its manifests declare (absent: none, nor problems with any). */
+  rollouts?: AppRollouts;
 };
+
+/**
+ * The rollouts one app's manifests declare, in manifest order (its ApplicationSets, then its
+ * Rollout resources). Their problems are kept apart from the app's: a bad rollout never makes the
+ * app a problem, nor stops the memo from reusing it (the memo keeps this with the app).
+ */
+type AppRollouts = { found: FoundRollout[]; problems: Problem[] };
+
+/** A valid declaration and where its apps come from: its ApplicationSet's apps, or a matcher over the fleet. */
+type FoundRollout = { draft: RolloutDraft } & ({ generated: KubeObject[] } | { matcher: RolloutAppMatcher });
 
 /**
  * What a resolve keeps for the next one, to reuse what did not change. Pass the same memo to
@@ -206,6 +235,8 @@ type AppMemo = {
   target?: LazyTarget;
   /** Its ApplicationSets' memo keys and apps: a reused app does not generate them, yet keeps them known. */
   expansions: [string, KubeObject[]][];
+  /** The rollouts it declares: a reused app is not read again. */
+  rollouts?: AppRollouts;
   /** Places in the last resolve's sorted targets and apps (-1: none). */
   targetIndex: number;
   appIndex: number;
@@ -303,6 +334,9 @@ export async function resolveFleet(
   let level: PendingApp[] = [{ app: rootApp, chain: [] }];
   // With a memo: every result and admission node, to order them by the previous resolve's order.
   const kept: AppResult[] = [];
+  // Every app's Application labels, for the Rollout resources that select apps by label.
+  const labels = new Map<string, Labels>();
+  const declared: AppRollouts[] = [];
 
   for (let depth = 0; level.length > 0; depth++) {
     const accepted: (PendingApp | undefined)[] = [];
@@ -315,6 +349,7 @@ export async function resolveFleet(
         if (admission.kind === "limit") {
           // Still declared in Git: a node in state "problem" keeps what it had (never pruned).
           seen.set(name, parent ?? "");
+          labels.set(name, readAppLabels(pending.app));
           const node: AppNode = { name, ...(parent ? { parent } : {}), children: [], state: "problem" };
           if (state) kept.push({ node, children: [], problems: [] });
           else apps.push(node);
@@ -322,6 +357,7 @@ export async function resolveFleet(
         continue;
       }
       seen.set(name, parent ?? "");
+      labels.set(name, readAppLabels(pending.app));
       accepted.push(pending);
     }
     level = [];
@@ -353,6 +389,10 @@ export async function resolveFleet(
         if (result.target) targets.push(result.target);
       }
       if (result.problems.length > 0) problems.push(...result.problems);
+      if (result.rollouts) {
+        declared.push(result.rollouts);
+        problems.push(...result.rollouts.problems);
+      }
       if (result.children.length === 0) continue;
       const chain = [...(chains[index] ?? []), result.node.name];
       for (const child of result.children) next.push({ app: child, chain });
@@ -365,11 +405,12 @@ export async function resolveFleet(
     targets.sort(compareTargets);
     apps.sort(compareApps);
   }
+  const rollouts = collectRollouts(declared, apps, labels, problems);
   problems.sort(
     (a, b) =>
       compareStrings(a.app, b.app) || compareStrings(a.kind, b.kind) || compareStrings(a.message, b.message),
   );
-  return { revision, targets, problems, apps };
+  return { revision, targets, problems, apps, rollouts };
 }
 
 function impliedRootApplication(root: {
@@ -533,6 +574,14 @@ async function resolveApp(pending: PendingApp, walk: Walk, isRoot: boolean): Pro
     const childApps: KubeObject[] = [];
     let readsGit = false;
     const expansionKeys: string[] = [];
+    const rollouts: AppRollouts = { found: [], problems: [] };
+    // Each Rollout is matched against every app of the fleet: bound them as objects are bounded.
+    if (rendered.split.rollouts.length > walk.limits.maxObjectsPerApp) {
+      throw new AppProblem(
+        "limit",
+        `declares ${rendered.split.rollouts.length} Rollouts; the limit is ${walk.limits.maxObjectsPerApp}`,
+      );
+    }
     for (const child of children) {
       if (child.kind === "Application") {
         childApps.push(child);
@@ -541,6 +590,7 @@ async function resolveApp(pending: PendingApp, walk: Walk, isRoot: boolean): Pro
       // A failed ApplicationSet leaves the apps it generated unknown, not deleted: this app (the
       // ApplicationSet is no app of its own) carries the problem and the "problem" state that
       // keeps their earlier targets, so a broken template never prunes them.
+      const first = childApps.length;
       const expanded = await expandApplicationSet(child, walk, childApps);
       const failures = expanded.problems;
       if (expanded.readsGit) readsGit = true;
@@ -548,6 +598,17 @@ async function resolveApp(pending: PendingApp, walk: Walk, isRoot: boolean): Pro
       if (failures.length > 0) node.state = "problem";
       for (const failure of failures)
         problems.push({ ...failure, app: name, message: `${subject(child)}: ${failure.message}` });
+      const reading = readRollingSync(child, name);
+      addRolloutProblems(rollouts, name, reading.problems);
+      // Its apps are unknown when it failed: no declaration rather than one of too few apps.
+      if (reading.declaration && failures.length === 0)
+        rollouts.found.push({ draft: reading.declaration, generated: childApps.slice(first) });
+    }
+    for (const obj of rendered.split.rollouts) {
+      const reading = readRolloutResource(obj, name);
+      addRolloutProblems(rollouts, name, reading.problems);
+      if (reading.declaration && reading.apps)
+        rollouts.found.push({ draft: reading.declaration, matcher: reading.apps });
     }
     node.children = childApps.map((c) => c.metadata.name ?? "").sort(compareStrings);
     const result: AppResult = {
@@ -558,9 +619,12 @@ async function resolveApp(pending: PendingApp, walk: Walk, isRoot: boolean): Pro
       ...(rendered.reuseKey !== undefined ? { reuseKey: rendered.reuseKey } : {}),
       ...(readsGit ? { readsGit } : {}),
       ...(expansionKeys.length > 0 ? { expansionKeys } : {}),
+      ...(rollouts.found.length > 0 || rollouts.problems.length > 0 ? { rollouts } : {}),
     };
-    // An app of apps (or of ApplicationSets, even ones that generate nothing) needs no destination.
-    if (manifests.length === 0 && (children.length > 0 || (isRoot && !spec.destination))) return result;
+    // An app of apps (or of ApplicationSets, even ones that generate nothing, or of Rollouts)
+    // needs no destination.
+    const declaresOnly = children.length > 0 || rendered.split.rollouts.length > 0;
+    if (manifests.length === 0 && (declaresOnly || (isRoot && !spec.destination))) return result;
     if (manifests.length > walk.limits.maxObjectsPerApp) {
       throw new AppProblem(
         "limit",
@@ -582,6 +646,74 @@ async function resolveApp(pending: PendingApp, walk: Walk, isRoot: boolean): Pro
       `${subject(app)}: ${message}`,
     );
   }
+}
+
+function addRolloutProblems(rollouts: AppRollouts, app: string, messages: readonly string[]): void {
+  for (const message of messages) rollouts.problems.push({ app, kind: "invalid", message });
+}
+
+/**
+ * The fleet's rollouts, by name, from every app's declarations: a RollingSync takes the apps its
+ * ApplicationSet generated, a Rollout resource the apps of the whole fleet it matches. Taken in
+ * the order of the declaring apps' names, then of their manifests: a declaration whose name is
+ * already taken, or that would take an app already in a rollout, is left out with a problem on
+ * its app (the first one is kept). `apps` is sorted by name.
+ */
+function collectRollouts(
+  declared: readonly AppRollouts[],
+  apps: readonly AppNode[],
+  labels: ReadonlyMap<string, Labels>,
+  problems: Problem[],
+): RolloutDeclaration[] {
+  const found = declared.flatMap((rollouts) => rollouts.found);
+  if (found.length === 0) return [];
+  // Stable: one app's declarations keep their manifest order.
+  found.sort((a, b) => compareStrings(a.draft.declaredBy, b.draft.declaredBy));
+  const byName = new Map<string, RolloutDeclaration>();
+  const rolloutOf = new Map<string, string>();
+  for (const entry of found) {
+    const { draft } = entry;
+    const what = `${draft.origin} ${draft.name}`;
+    const reject = (message: string) =>
+      problems.push({
+        app: draft.declaredBy,
+        kind: "invalid",
+        message: `${what}: ${message}; it is ignored`,
+      });
+    const first = byName.get(draft.name);
+    if (first) {
+      reject(
+        `a rollout named "${draft.name}" is already declared by app "${first.declaredBy}" (${first.origin})`,
+      );
+      continue;
+    }
+    const appLabels: Record<string, Labels> = {};
+    if ("generated" in entry) {
+      for (const app of entry.generated) {
+        const name = app.metadata.name;
+        if (typeof name === "string" && name !== "") appLabels[name] = readAppLabels(app);
+      }
+    } else {
+      const matches = compileAppMatcher(entry.matcher);
+      for (const { name } of apps) {
+        const own = labels.get(name) ?? {};
+        if (matches(name, own)) appLabels[name] = own;
+      }
+    }
+    const members = Object.keys(appLabels).sort(compareStrings);
+    const taken = members.filter((app) => rolloutOf.has(app));
+    if (taken.length > 0) {
+      const [app] = taken as [string];
+      const more = taken.length > 1 ? ` (and ${taken.length - 1} more)` : "";
+      reject(`app "${app}"${more} is already in rollout "${rolloutOf.get(app)}"`);
+      continue;
+    }
+    for (const app of members) rolloutOf.set(app, draft.name);
+    const sortedLabels: Record<string, Record<string, string>> = {};
+    for (const app of members) sortedLabels[app] = { ...appLabels[app] };
+    byName.set(draft.name, { ...draft, apps: members, appLabels: sortedLabels });
+  }
+  return [...byName.values()].sort((a, b) => compareStrings(a.name, b.name));
 }
 
 function failedApp(node: AppNode, kind: ProblemKind, message: string): AppResult {
@@ -639,6 +771,8 @@ function isRecord(value: unknown): value is Record<string, unknown> {
  */
 type SplitObjects = {
   children: KubeObject[];
+  /** Flotilla's Rollout resources: read by the hub, never sent to a cluster. */
+  rollouts: KubeObject[];
   manifests: KubeObject[];
   manifestsDigest: string;
   crdKinds: Set<string>;
@@ -855,11 +989,13 @@ function objectIdentity(obj: KubeObject, index: number): string {
 
 function splitObjects(objects: readonly KubeObject[]): SplitObjects {
   const children: KubeObject[] = [];
+  const rollouts: KubeObject[] = [];
   const byKey = new Map<string, KubeObject>();
   for (const [index, obj] of objects.entries()) {
     const isChild =
       groupOf(obj.apiVersion) === APP_GROUP && (obj.kind === "Application" || obj.kind === "ApplicationSet");
     if (isChild) children.push(obj);
+    else if (isRolloutResource(obj)) rollouts.push(obj);
     else byKey.set(objectIdentity(obj, index), obj);
   }
   const keyed = [...byKey.values()].map((obj) => ({ obj, key: sortKey(obj) }));
@@ -867,6 +1003,7 @@ function splitObjects(objects: readonly KubeObject[]): SplitObjects {
   const manifests = keyed.map((entry) => entry.obj);
   return {
     children,
+    rollouts,
     manifests,
     manifestsDigest: digestOf(manifests),
     crdKinds: collectClusterScopedCrdKinds(manifests),
@@ -1175,6 +1312,7 @@ async function reuseApps(
       commit: now.commit,
       memo: known,
       reused: true,
+      ...(known.rollouts ? { rollouts: known.rollouts } : {}),
     };
     if (known.target) result.target = known.target.withSources(now.list);
     results[index] = result;
@@ -1236,6 +1374,7 @@ function rememberApp(
       expansion,
       walk.nextExpansions.get(expansion) ?? [],
     ]),
+    ...(result.rollouts ? { rollouts: result.rollouts } : {}),
     targetIndex: -1,
     appIndex: -1,
   };

@@ -66,7 +66,7 @@ function resolution(
   return {
     source,
     ok: true,
-    resolution: { revision: "c0ffee", targets, apps, problems },
+    resolution: { revision: "c0ffee", targets, apps, problems, rollouts: [] },
     commit: { author: "Ada", message: "change things" },
   };
 }

@@ -10,6 +10,7 @@ import type { Bus } from "../bus/bus.js";
 import { sha256Digest, toCanonicalJson } from "../resolve/canonical-json.js";
 import type { Cluster as ResolveCluster } from "../resolve/cluster.js";
 import type { FleetResolution, Target as ResolvedTarget, SyncPolicySpec } from "../resolve/resolve-fleet.js";
+import type { RolloutController } from "../rollout/rollout-controller.js";
 import { redactRepoUrl } from "../source/normalize-repo-url.js";
 import type { Cluster, Source, Store, TargetInput } from "../store/store.js";
 import type { AppSummary, Logger, ProblemRecord } from "./hub-runtime.js";
@@ -44,7 +45,7 @@ export function toResolveCluster(cluster: Cluster): ResolveCluster {
  * find the children of an app that now fails (they are absent from the new tree, not removed).
  */
 export async function applyResolutions(
-  deps: { store: Store; bus: Bus; log: Logger; now: () => Date },
+  deps: { store: Store; bus: Bus; log: Logger; now: () => Date; rollouts?: RolloutController },
   clusters: readonly Cluster[],
   outcomes: readonly SourceOutcome[],
   previousApps: ReadonlyMap<string, readonly AppSummary[]>,
@@ -83,6 +84,27 @@ export async function applyResolutions(
     }
     summaries.set(sourceId, summarize(resolution, sourceId, clustersByApp, revisionByApp, observedAt));
   }
+
+  // Progressive rollouts hold a new revision back from the members whose step has not come.
+  await deps.rollouts?.gate({
+    declared: outcomes.flatMap((outcome) =>
+      outcome.ok
+        ? [
+            {
+              sourceId: outcome.source.id,
+              declarations: outcome.resolution.rollouts,
+              problemApps: new Set(
+                outcome.resolution.apps.filter((app) => app.state === "problem").map((app) => app.name),
+              ),
+              problems: outcome.resolution.problems,
+            },
+          ]
+        : [],
+    ),
+    failedSources,
+    clusters,
+    next,
+  });
 
   let changedTargets = 0;
   /** app -> names of the clusters where it changed / was removed, for the event history. */

@@ -11,6 +11,7 @@ import type { RenderToolName } from "../render/detect-tool.js";
 import { createRenderCache, type RenderCache, renderSourceCached } from "../render/render-cache.js";
 import { createRenderTools, type RenderTools } from "../render/render-source.js";
 import { createResolveMemo, type ResolveMemo, resolveFleet } from "../resolve/resolve-fleet.js";
+import { createRolloutController } from "../rollout/rollout-controller.js";
 import { type GitSource, openGitSource } from "../source/git-source.js";
 import { redactRepoUrl } from "../source/normalize-repo-url.js";
 import type { Source, Store } from "../store/store.js";
@@ -80,6 +81,8 @@ export function startResolverLoop(deps: Deps): ResolverLoop {
       metrics?.sourceFetched((performance.now() - startedMs) / 1_000);
     }
   }
+  /** Progressive rollouts (docs/rollouts.md): gated in every resolve, advanced every tick. */
+  const rollouts = createRolloutController({ store, bus, log, now });
   let cache: RenderCache = createRenderCache({ maxEntries: 10_000 });
   /** Per source: what its last resolve can lend the next (see ResolveMemo); emptied with the render cache. */
   const memos = new Map<string, ResolveMemo>();
@@ -237,7 +240,12 @@ export function startResolverLoop(deps: Deps): ResolverLoop {
     const previousApps = new Map<string, AppSummary[]>(
       [...previous].map(([id, resolution]) => [id, resolution.apps as AppSummary[]]),
     );
-    const applied = await applyResolutions({ store, bus, log, now }, clusters, outcomes, previousApps);
+    const applied = await applyResolutions(
+      { store, bus, log, now, rollouts },
+      clusters,
+      outcomes,
+      previousApps,
+    );
     let problems = 0;
     for (const apps of applied.summaries.values()) for (const app of apps) problems += app.problems.length;
     metrics?.problems(problems);
@@ -294,6 +302,7 @@ export function startResolverLoop(deps: Deps): ResolverLoop {
     if (nowMs - lastSilentCheckMs >= TICK_MS) {
       lastSilentCheckMs = nowMs;
       await markSilentClusters();
+      await rollouts.advance();
     }
     if (nowMs - lastMaintenance >= MAINTENANCE_INTERVAL_MS) {
       lastMaintenance = nowMs;

@@ -32,6 +32,8 @@ import {
   clusters,
   events,
   leases,
+  rolloutCommands,
+  rollouts,
   sourceResolutions,
   sources,
   syncRequests,
@@ -45,6 +47,7 @@ import type {
   ConsumeTokenResult,
   EventPage,
   HubEvent,
+  RolloutCommand,
   Source,
   Store,
   Target,
@@ -902,6 +905,47 @@ function createStore(db: Db, now: () => Date, close: () => Promise<void>): Store
           )
           .returning({ id: syncRequests.id });
         return rows.length > 0;
+      },
+    },
+
+    rollouts: {
+      async list() {
+        return db.select().from(rollouts).orderBy(asc(rollouts.name));
+      },
+      async get(name) {
+        const rows = await db.select().from(rollouts).where(eq(rollouts.name, name));
+        return rows[0];
+      },
+      async put(name, state) {
+        const values = { name, state, updatedAt: new Date() };
+        await db
+          .insert(rollouts)
+          .values(values)
+          .onConflictDoUpdate({ target: rollouts.name, set: { state, updatedAt: values.updatedAt } });
+      },
+      async remove(name) {
+        const rows = await db
+          .delete(rollouts)
+          .where(eq(rollouts.name, name))
+          .returning({ name: rollouts.name });
+        return rows.length > 0;
+      },
+      async addCommand(command) {
+        const rows = await db
+          .insert(rolloutCommands)
+          .values({ ...command, createdAt: new Date() })
+          .returning();
+        const row = rows[0];
+        if (!row) throw new Error(`rollout ${command.rollout}: the ${command.action} command was not stored`);
+        return row as RolloutCommand;
+      },
+      async listCommands() {
+        const rows = await db.select().from(rolloutCommands).orderBy(asc(rolloutCommands.id));
+        return rows as RolloutCommand[];
+      },
+      async removeCommands(ids) {
+        if (ids.length === 0) return;
+        await db.delete(rolloutCommands).where(inArray(rolloutCommands.id, [...ids]));
       },
     },
 

@@ -232,3 +232,24 @@ export const leases = pgTable("leases", {
   holder: text("holder").notNull(),
   expiresAt: at("expires_at").notNull(),
 });
+
+/**
+ * Progressive rollouts (hub/src/rollout): the controller's state per rollout, written by the
+ * replica that resolves, so a restart or a failover resumes a rollout where it was.
+ */
+export const rollouts = pgTable("rollouts", {
+  name: text("name").primaryKey(),
+  /** RolloutState of hub/src/rollout/rollout-state.ts. */
+  state: jsonb("state").$type<Record<string, unknown>>().notNull(),
+  updatedAt: at("updated_at").notNull(),
+});
+
+/** Commands (pause, resume, abort, promote) from the API, taken by the resolving replica in order. */
+export const rolloutCommands = pgTable("rollout_commands", {
+  id: bigserial("id", { mode: "number" }).primaryKey(),
+  rollout: text("rollout").notNull(),
+  action: text("action").notNull(),
+  all: boolean("all").notNull().default(false),
+  actor: text("actor").notNull().default(""),
+  createdAt: at("created_at").notNull(),
+});

@@ -931,6 +931,59 @@ export function describeStoreContract(label: string, newDatabase: NewDatabase): 
     });
   });
 
+  describe(`${label}: rollouts`, () => {
+    const fixture = useStore();
+
+    it("stores, replaces and removes a rollout's state, and keeps it across a restart", async () => {
+      const store = fixture.store();
+      await store.rollouts.put("web", { name: "web", phase: "Progressing", step: 0 });
+      await store.rollouts.put("api", { name: "api", phase: "Completed", step: 2 });
+      await store.rollouts.put("web", { name: "web", phase: "Paused", step: 1 });
+      assert.deepEqual(
+        (await store.rollouts.list()).map((r) => [r.name, r.state.phase]),
+        [
+          ["api", "Completed"],
+          ["web", "Paused"],
+        ],
+      );
+      const restarted = await fixture.restart();
+      assert.equal((await restarted.rollouts.get("web"))?.state.step, 1);
+      assert.equal(await restarted.rollouts.remove("web"), true);
+      assert.equal(await restarted.rollouts.remove("web"), false);
+      assert.equal(await restarted.rollouts.get("web"), undefined);
+    });
+
+    it("queues commands in order and deletes the ones carried out", async () => {
+      const store = fixture.store();
+      const first = await store.rollouts.addCommand({
+        rollout: "web",
+        action: "pause",
+        all: false,
+        actor: "alice",
+      });
+      const second = await store.rollouts.addCommand({
+        rollout: "web",
+        action: "promote",
+        all: true,
+        actor: "bob",
+      });
+      assert.ok(second.id > first.id);
+      assert.deepEqual(
+        (await store.rollouts.listCommands()).map((c) => [c.action, c.all, c.actor]),
+        [
+          ["pause", false, "alice"],
+          ["promote", true, "bob"],
+        ],
+      );
+      await store.rollouts.removeCommands([first.id]);
+      assert.deepEqual(
+        (await store.rollouts.listCommands()).map((c) => c.id),
+        [second.id],
+      );
+      await store.rollouts.removeCommands([]);
+    });
+  });
+
   describe(`${label}: leases`, () => {
     const fixture = useStore();
 

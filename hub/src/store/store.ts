@@ -413,6 +413,20 @@ export type Store = {
     release(name: string, holder: string): Promise<void>;
     get(name: string): Promise<Lease | undefined>;
   };
+  rollouts: {
+    /** Every rollout's stored state, by name. */
+    list(): Promise<RolloutRecord[]>;
+    get(name: string): Promise<RolloutRecord | undefined>;
+    /** Replaces (or creates) a rollout's state. */
+    put(name: string, state: Record<string, unknown>): Promise<void>;
+    remove(name: string): Promise<boolean>;
+    /** Queues a command for the resolving replica; the command with its id. */
+    addCommand(command: NewRolloutCommand): Promise<RolloutCommand>;
+    /** Queued commands, oldest first. */
+    listCommands(): Promise<RolloutCommand[]>;
+    /** Deletes commands once carried out (or refused). */
+    removeCommands(ids: readonly number[]): Promise<void>;
+  };
   /**
    * True when the database answers a trivial query within `timeoutMs` (default 2 000); false
    * when it is unreachable, failing or too slow, or the store is closed. Never throws.
@@ -421,3 +435,11 @@ export type Store = {
   /** Closes the database (PGlite) or the connection pool (PostgreSQL). */
   close(): Promise<void>;
 };
+
+export type RolloutRecord = { name: string; state: Record<string, unknown>; updatedAt: Date };
+
+export type RolloutAction = "pause" | "resume" | "abort" | "promote";
+
+export type NewRolloutCommand = { rollout: string; action: RolloutAction; all: boolean; actor: string };
+
+export type RolloutCommand = NewRolloutCommand & { id: number; createdAt: Date };
