@@ -3,10 +3,17 @@
 // a fleet in a real Git repository: the grid shows every cluster and app, a label selector
 // narrows it, a health change in a cluster appears without a reload, and the cluster and app
 // pages show per-resource status and event history. Screenshots go to e2e/artifacts/dashboard/.
+// The rollouts page runs against a second hub process on a real PostgreSQL, whose store the
+// test seeds with rollouts while the hub runs (a hub on PGlite holds its database alone).
 import assert from "node:assert/strict";
+import { randomUUID } from "node:crypto";
 import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
+import { generateToken, parseToken } from "@flotilla/hub/auth/tokens";
+import type { RolloutMember, RolloutState } from "@flotilla/hub/rollout/rollout-state";
+import { openStore } from "@flotilla/hub/store/open-store";
+import type { Store } from "@flotilla/hub/store/store";
 import type { Browser, BrowserContext, Locator, Page } from "playwright-core";
 import { stringify } from "yaml";
 import { adminKube, makeTempDir, waitFor } from "./harness/agent.js";
@@ -22,6 +29,7 @@ import {
   startAgentProcess,
   startHubProcess,
 } from "./harness/hub.js";
+import { usePostgres } from "./harness/postgres.js";
 
 const ARTIFACTS = artifactsDir("dashboard");
 const CONVERGE_MS = 180_000;
@@ -387,6 +395,267 @@ describe("web dashboard in headless Chromium", () => {
   });
 
   it("loaded everything from the hub under its CSP, without script errors", () => {
+    assert.deepEqual(pageErrors, []);
+  });
+});
+
+const HOUR_MS = 3_600_000;
+
+/**
+ * The rollouts the page is checked against, as the rollout controller stores them. `checkout`
+ * bakes step 2/3 (prod-eu) for an hour with us-1 and us-2 held back for step 3; `payments`
+ * failed at its canary. Members are on clusters this hub has never seen, so a controller that
+ * runs leaves them where they are (offline members are neither released nor failed).
+ */
+function seededRollouts(now: Date): RolloutState[] {
+  const at = now.toISOString();
+  const member = (cluster: string, app: string, step: number, extra: Partial<RolloutMember> = {}) => ({
+    clusterId: randomUUID(),
+    cluster,
+    app,
+    step,
+    wanted: { digest: `sha256:${app}-2`, bundleDigest: "", desired: {} },
+    stable: { digest: `sha256:${app}-1`, bundleDigest: "", desired: {} },
+    ...extra,
+  });
+  const done = { releasedAt: at, doneAt: at };
+  const declaration = (name: string, steps: [string, string][]) => ({
+    name,
+    origin: "Rollout" as const,
+    declaredBy: "fleet",
+    steps: steps.map(([step, region]) => ({
+      name: step,
+      selector: { clusters: { matchLabels: { region } } },
+      maxUnavailable: { percent: 50 },
+      bakeTimeMs: HOUR_MS,
+    })),
+    progressDeadlineMs: 600_000,
+    rollback: false,
+    offline: { policy: "wait" as const },
+    apps: [name],
+  });
+  const common = {
+    generation: 2,
+    commit: "4b825dc642cb6eb9a060e54bf8d69288fbee4904",
+    startedAt: at,
+    updatedAt: at,
+  };
+  return [
+    {
+      ...common,
+      name: "checkout",
+      declaration: declaration("checkout", [
+        ["canary", "staging"],
+        ["prod-eu", "eu"],
+        ["prod-us", "us"],
+      ]),
+      phase: "Progressing",
+      step: 1,
+      stepCount: 3,
+      stepStartedAt: at,
+      bakeStartedAt: at,
+      message: "step 2/3 prod-eu baking",
+      failures: [],
+      members: [
+        member("staging-1", "checkout", 0, { ...done, passed: true }),
+        member("eu-1", "checkout", 1, done),
+        member("eu-2", "checkout", 1, done),
+        member("us-1", "checkout", 2),
+        member("us-2", "checkout", 2),
+      ],
+    },
+    {
+      ...common,
+      name: "payments",
+      declaration: declaration("payments", [
+        ["canary", "staging"],
+        ["prod", "eu"],
+      ]),
+      phase: "Failed",
+      step: 0,
+      stepCount: 2,
+      stepStartedAt: at,
+      message: "failed at step 1/2 canary: staging-1 (payments: Degraded)",
+      failures: [
+        {
+          cluster: "staging-1",
+          app: "payments",
+          message: "Degraded: Deployment payments has 0/2 ready replicas",
+          resources: [
+            {
+              kind: "Deployment",
+              namespace: "payments",
+              name: "payments",
+              health: "Degraded",
+              message: "0/2 replicas ready",
+            },
+          ],
+        },
+      ],
+      members: [member("staging-1", "payments", 0, { releasedAt: at }), member("eu-1", "payments", 1)],
+    },
+  ];
+}
+
+describe("rollouts page in headless Chromium", () => {
+  const postgres = usePostgres();
+  let work: { path: string; remove(): Promise<void> };
+  let hub: HubProcess | undefined;
+  let store: Store | undefined;
+  let browser: Browser | undefined;
+  let viewerToken: string;
+  const pageErrors: string[] = [];
+
+  const panel = (page: Page, name: string) =>
+    page.locator(`#rollout-list section.rollout[data-rollout="${name}"]`);
+
+  async function openPage(token: string): Promise<Page> {
+    const context = await (browser as Browser).newContext({
+      ignoreHTTPSErrors: true,
+      viewport: { width: 1280, height: 900 },
+    });
+    const page = await context.newPage();
+    page.on("console", (message) => {
+      if (message.type() === "error")
+        pageErrors.push(`console: ${message.text()} (${message.location().url})`);
+    });
+    page.on("pageerror", (error) => pageErrors.push(`page: ${error.message}`));
+    await page.goto(`${(hub as HubProcess).url}/#token=${encodeURIComponent(token)}`);
+    await page.locator("#nav-rollouts").click();
+    await page.locator("#rollout-list section.rollout, #rollouts-empty").first().waitFor();
+    return page;
+  }
+
+  before(async () => {
+    await mkdir(ARTIFACTS, { recursive: true });
+    work = await makeTempDir("flotilla-dashboard-rollouts-");
+    const databaseUrl = await postgres().createDatabase("dashboard_rollouts");
+    hub = await startHubProcess({ dataDir: join(work.path, "hub"), env: { DATABASE_URL: databaseUrl } });
+    store = await openStore({ kind: "postgres", url: databaseUrl });
+    const text = generateToken("api");
+    const parsed = parseToken(text);
+    assert.ok(parsed);
+    await store.apiTokens.create({
+      id: parsed.id,
+      secret: parsed.secret,
+      name: "rollout-viewer",
+      role: "viewer",
+    });
+    viewerToken = text;
+    browser = await launchChromium();
+  });
+
+  after(async () => {
+    await browser?.close();
+    await hub?.stop();
+    await store?.close();
+    await work?.remove();
+  });
+
+  it("shows an empty state before any rollout exists", async () => {
+    const page = await openPage((hub as HubProcess).adminToken);
+
+    assert.match(await textOf(page.locator("#rollouts-empty")), /No rollouts/);
+    assert.equal(await page.title(), "Rollouts · Flotilla");
+    await page.context().close();
+  });
+
+  it("shows each rollout's phase, step, bake, members and waiting clusters, and its failures", async () => {
+    for (const state of seededRollouts(new Date()))
+      await (store as Store).rollouts.put(state.name, state as unknown as Record<string, unknown>);
+    const page = await openPage((hub as HubProcess).adminToken);
+    const checkout = panel(page, "checkout");
+    await checkout.waitFor();
+
+    const phase = checkout.locator("[data-field=phase]");
+    assert.equal(await textOf(phase), "Progressing");
+    assert.match((await phase.getAttribute("class")) ?? "", /\bphase-progressing\b/);
+    assert.equal(await textOf(checkout.locator("[data-field=step]")), "step 2/3 prod-eu");
+    assert.match(await textOf(checkout.locator("[data-field=bake]")), /^baking, (59 min( \d+ s)?|1 h) left$/);
+    const waiting = await checkout.locator("[data-field=waiting] a").allInnerTexts();
+    assert.deepEqual(waiting, ["us-1", "us-2"]);
+    const counts = Object.fromEntries(
+      await checkout
+        .locator("[data-count]")
+        .evaluateAll((chips) =>
+          chips.map((chip) => [chip.getAttribute("data-count"), chip.textContent?.trim()]),
+        ),
+    );
+    assert.deepEqual(counts, {
+      updated: "3 updated",
+      updating: "0 updating",
+      waiting: "2 waiting",
+      failed: "0 failed",
+      rolledBack: "0 rolled back",
+      skipped: "0 skipped",
+    });
+
+    const payments = panel(page, "payments");
+    assert.equal(await textOf(payments.locator("[data-field=phase]")), "Failed");
+    assert.match(
+      (await payments.locator("[data-field=phase]").getAttribute("class")) ?? "",
+      /\bphase-failed\b/,
+    );
+    const failure = payments.locator(
+      '[data-field=failures] tr[data-cluster="staging-1"][data-app="payments"]',
+    );
+    assert.match(await textOf(failure), /0\/2 ready replicas/);
+    assert.match(await textOf(failure), /Deployment\/payments\/payments Degraded: 0\/2 replicas ready/);
+    await page.screenshot({ path: join(ARTIFACTS, "rollouts.png"), fullPage: true });
+    await page.context().close();
+  });
+
+  it("gives a viewer no controls", async () => {
+    const page = await openPage(viewerToken);
+    await panel(page, "checkout").waitFor();
+
+    assert.equal(await page.locator("#rollout-list button[data-action]").count(), 0);
+    await page.context().close();
+  });
+
+  it("pauses a rollout from the Pause button of an admin", async () => {
+    const page = await openPage((hub as HubProcess).adminToken);
+    const checkout = panel(page, "checkout");
+    const pause = checkout.locator('button[data-action="pause"]');
+    assert.equal(await pause.isEnabled(), true);
+    assert.equal(await checkout.locator('button[data-action="resume"]').isEnabled(), false);
+
+    await pause.click();
+
+    // Without a controller on this hub the command stays queued (the page says so after the
+    // API's wait); with one, the rollout turns Paused.
+    const outcome = await waitFor(
+      "the pause to be answered",
+      async () => {
+        const text =
+          (await checkout
+            .locator("[data-field=outcome]")
+            .textContent({ timeout: 1_000 })
+            .catch(() => "")) ?? "";
+        return /queued|done/.test(text) ? text : undefined;
+      },
+      30_000,
+    );
+    const queued = (await (store as Store).rollouts.listCommands()).filter(
+      (command) => command.rollout === "checkout",
+    );
+    const stored = await (store as Store).rollouts.get("checkout");
+    const phase = (stored?.state as { phase?: string } | undefined)?.phase;
+    if (/queued/.test(outcome)) {
+      assert.deepEqual(
+        queued.map(({ action, all, actor }) => ({ action, all, actor })),
+        [{ action: "pause", all: false, actor: "admin" }],
+      );
+    } else {
+      assert.equal(phase, "Paused");
+      assert.equal(await textOf(checkout.locator("[data-field=phase]")), "Paused");
+      assert.equal(await checkout.locator("[data-field=bake]").count(), 0, "a paused rollout does not bake");
+    }
+    await page.screenshot({ path: join(ARTIFACTS, "rollouts-paused.png"), fullPage: true });
+    await page.context().close();
+  });
+
+  it("loaded the rollouts page under the hub's CSP without script errors", () => {
     assert.deepEqual(pageErrors, []);
   });
 });

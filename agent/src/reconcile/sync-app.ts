@@ -178,13 +178,26 @@ export async function refreshHealth(env: SyncEnv, app: DesiredApp, status: AppSt
       try {
         const info = await env.kube.resourceFor(apiVersion, resource.kind);
         const live = await env.live.get(apiVersion, info, resource);
-        return { ...resource, health: healthOf(env, live)?.status };
+        const health = healthOf(env, live);
+        return { ...resource, health: health?.status, message: refreshedMessage(resource, health) };
       } catch {
         return resource;
       }
     }),
   );
   return summarize(app, resources, status.conditions, status.operation);
+}
+
+/**
+ * A resource's message after its health was assessed again: a failed write keeps its reason;
+ * otherwise the health's own message when it is not Healthy (a Deployment that was "waiting for
+ * rollout" at sync time may since have exceeded its progress deadline), and none once Healthy.
+ */
+function refreshedMessage(resource: ResourceStatus, health: Health | undefined): string {
+  if (resource.result === "failed") return resource.message;
+  if (!health || health.status === "Healthy")
+    return health?.status === resource.health ? resource.message : "";
+  return health.message || (health.status === resource.health ? resource.message : "");
 }
 
 function healthOf(env: SyncEnv, live: KubeObject | undefined): Health | undefined {

@@ -5,8 +5,11 @@ import { after, before, describe, it } from "node:test";
 import type { FleetService } from "@flotilla/proto/gen/flotilla/v1/fleet_pb";
 import type { ServiceImpl } from "@flotilla/proto/grpc";
 import { parseToken } from "../auth/tokens.js";
+import type { RolloutMember, RolloutState } from "../rollout/rollout-state.js";
+import { viewRollout } from "../rollout/rollout-view.js";
+import type { Cluster } from "../store/store.js";
 import { createFleetService } from "./fleet-service.js";
-import { createHttpApi } from "./http-api.js";
+import { createHttpApi, createRolloutApi } from "./http-api.js";
 import { TEST_CA_HASH, useTestRuntime } from "./test-runtime.js";
 
 const hub = useTestRuntime();
@@ -44,8 +47,12 @@ after(async () => {
   }
 });
 
-async function request(method: string, path: string, options: { token?: string; body?: string } = {}) {
-  const response = await fetch(`${baseUrl}${path}`, {
+async function request(
+  method: string,
+  path: string,
+  options: { token?: string; body?: string; base?: string } = {},
+) {
+  const response = await fetch(`${options.base ?? baseUrl}${path}`, {
     method,
     headers: {
       ...(options.token ? { authorization: `Bearer ${options.token}` } : {}),
@@ -315,5 +322,367 @@ describe("HTTP API", () => {
 
     assert.deepEqual([response.status, response.json.error.code], [400, "INVALID_ARGUMENT"]);
     assert.equal((await request("GET", "/api/v1/watch")).status, 401);
+  });
+});
+
+const STARTED_AT = "2024-05-01T12:00:00.000Z";
+
+/** A member of `cluster` at `step` (0-based) with a wanted state; `extra` says where it is. */
+function member(
+  cluster: Cluster,
+  app: string,
+  step: number,
+  extra: Partial<RolloutMember> = {},
+): RolloutMember {
+  return {
+    clusterId: cluster.id,
+    cluster: cluster.name,
+    app,
+    step,
+    wanted: { digest: `sha256:${app}-new`, bundleDigest: "", desired: {} },
+    stable: { digest: `sha256:${app}-old`, bundleDigest: "", desired: {} },
+    ...extra,
+  };
+}
+
+/**
+ * A rollout of two steps (canary on env=staging, prod on env=prod), as the controller stores it:
+ * `members` decide the counts, `overrides` the phase, step and failures.
+ */
+function rolloutState(
+  name: string,
+  members: RolloutMember[],
+  overrides: Partial<RolloutState> = {},
+): RolloutState {
+  return {
+    name,
+    declaration: {
+      name,
+      origin: "Rollout",
+      declaredBy: "fleet-root",
+      steps: [
+        {
+          name: "canary",
+          selector: { clusters: { matchLabels: { env: "staging" } } },
+          maxUnavailable: { count: 1 },
+          bakeTimeMs: 60_000,
+        },
+        {
+          name: "prod",
+          selector: { clusters: { matchLabels: { env: "prod" } } },
+          maxUnavailable: { percent: 25 },
+          bakeTimeMs: 300_000,
+        },
+      ],
+      progressDeadlineMs: 600_000,
+      rollback: false,
+      offline: { policy: "wait" },
+      apps: [...new Set(members.map((m) => m.app))].sort(),
+    },
+    generation: 1,
+    commit: "0123456789abcdef0123456789abcdef01234567",
+    phase: "Progressing",
+    step: 1,
+    stepCount: 2,
+    stepStartedAt: STARTED_AT,
+    message: "step 2/2 prod started",
+    failures: [],
+    members,
+    startedAt: STARTED_AT,
+    updatedAt: STARTED_AT,
+    ...overrides,
+  };
+}
+
+type ViewJson = ReturnType<typeof viewRollout>;
+
+describe("HTTP API: rollouts", () => {
+  let rolloutUrl: string;
+  let slowUrl: string;
+  let web: RolloutState;
+  let api: RolloutState;
+
+  before(async () => {
+    const runtime = await hub.opened;
+    // Short waits: no controller runs here, so an action stays queued unless a test carries it out.
+    rolloutUrl = await serve(createRolloutApi(runtime, { actionWaitMs: 100 }));
+    slowUrl = await serve(createRolloutApi(runtime, { actionWaitMs: 5_000 }));
+    const staging = await hub.addCluster({ name: "ro-staging-1", labels: { env: "staging" } });
+    const prod1 = await hub.addCluster({ name: "ro-prod-1", labels: { env: "prod" } });
+    const prod2 = await hub.addCluster({ name: "ro-prod-2", labels: { env: "prod" } });
+    web = rolloutState("web", [
+      member(staging, "web", 0, { releasedAt: STARTED_AT, doneAt: STARTED_AT, passed: true }),
+      member(prod1, "web", 1, { releasedAt: STARTED_AT }),
+      member(prod2, "web", 1),
+    ]);
+    api = rolloutState(
+      "api",
+      [member(staging, "api", 0, { releasedAt: STARTED_AT }), member(prod1, "api", 1)],
+      {
+        phase: "Failed",
+        step: 0,
+        message: "step 1/2 canary failed: api on ro-staging-1 is Degraded",
+        failures: [
+          {
+            cluster: "ro-staging-1",
+            app: "api",
+            message: "Degraded: Deployment api has 0/2 ready replicas",
+            resources: [
+              { kind: "Deployment", namespace: "api", name: "api", health: "Degraded", message: "0/2 ready" },
+            ],
+          },
+        ],
+      },
+    );
+    // Hand-written states must read as the controller's own.
+    viewRollout(web);
+    viewRollout(api);
+    await hub.store.rollouts.put("web", web as unknown as Record<string, unknown>);
+    await hub.store.rollouts.put("api", api as unknown as Record<string, unknown>);
+  });
+
+  /** Deletes queued commands so each test sees only its own. */
+  async function clearCommands(): Promise<void> {
+    const commands = await hub.store.rollouts.listCommands();
+    await hub.store.rollouts.removeCommands(commands.map((command) => command.id));
+  }
+
+  it("lists every rollout as its view, and tells whether the token may act", async () => {
+    const asViewer = await request("GET", "/api/v1/rollouts", { token: viewerToken, base: rolloutUrl });
+    const asAdmin = await request("GET", "/api/v1/rollouts", { token: adminToken, base: rolloutUrl });
+
+    assert.equal(asViewer.status, 200, asViewer.text);
+    assert.deepEqual(
+      asViewer.json.rollouts.map((view: ViewJson) => view.name),
+      ["api", "web"],
+    );
+    assert.equal(asViewer.json.canControl, false);
+    assert.equal(asAdmin.json.canControl, true);
+    const view = asViewer.json.rollouts.find((candidate: ViewJson) => candidate.name === "web");
+    assert.deepEqual(view, JSON.parse(JSON.stringify(viewRollout(web))));
+    assert.deepEqual(
+      [view.phase, view.step, view.stepCount, view.stepName, view.waitingClusters],
+      ["Progressing", 2, 2, "prod", ["ro-prod-2"]],
+    );
+    assert.deepEqual(view.counts, {
+      updated: 1,
+      updating: 1,
+      waiting: 1,
+      failed: 0,
+      rolledBack: 0,
+      skipped: 0,
+    });
+  });
+
+  it("answers one rollout with its failures, and 404 naming an unknown one", async () => {
+    const found = await request("GET", "/api/v1/rollouts/api", { token: viewerToken, base: rolloutUrl });
+    const missing = await request("GET", "/api/v1/rollouts/nope", { token: viewerToken, base: rolloutUrl });
+
+    assert.equal(found.status, 200, found.text);
+    assert.equal(found.json.phase, "Failed");
+    assert.deepEqual(found.json.failures, api.failures);
+    assert.equal(found.json.counts.failed, 1);
+    assert.deepEqual([missing.status, missing.json.error.code], [404, "NOT_FOUND"]);
+    assert.match(missing.json.error.message, /rollout nope does not exist/);
+  });
+
+  it("queues an admin's pause and answers applied false when no replica carries it out in time", async () => {
+    await clearCommands();
+
+    const response = await request("POST", "/api/v1/rollouts/web/pause", {
+      token: adminToken,
+      base: rolloutUrl,
+    });
+
+    assert.equal(response.status, 200, response.text);
+    assert.equal(response.json.applied, false);
+    assert.equal(response.json.rollout.name, "web");
+    assert.equal(response.json.rollout.phase, "Progressing");
+    const queued = await hub.store.rollouts.listCommands();
+    assert.deepEqual(
+      queued.map(({ rollout, action, all, actor }) => ({ rollout, action, all, actor })),
+      [{ rollout: "web", action: "pause", all: false, actor: "root" }],
+    );
+  });
+
+  it("answers applied true with the new state once the resolving replica carried the command out", async () => {
+    await clearCommands();
+    // Stands in for the controller: takes the command and pauses the rollout.
+    let stop = false;
+    const controller = (async () => {
+      while (!stop) {
+        const commands = await hub.store.rollouts.listCommands();
+        if (commands.length > 0) {
+          await hub.store.rollouts.put("web", { ...web, phase: "Paused", message: "paused by root" });
+          await hub.store.rollouts.removeCommands(commands.map((command) => command.id));
+          return commands;
+        }
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+      return [];
+    })();
+
+    const response = await request("POST", "/api/v1/rollouts/web/pause", {
+      token: adminToken,
+      base: slowUrl,
+    });
+    stop = true;
+    const taken = await controller;
+    await hub.store.rollouts.put("web", web as unknown as Record<string, unknown>);
+
+    assert.equal(response.status, 200, response.text);
+    assert.equal(response.json.applied, true);
+    assert.equal(response.json.rollout.phase, "Paused");
+    assert.deepEqual(
+      taken.map((command) => command.action),
+      ["pause"],
+    );
+  });
+
+  it('queues promote with "all" from the body', async () => {
+    await clearCommands();
+
+    const response = await request("POST", "/api/v1/rollouts/web/promote", {
+      token: adminToken,
+      base: rolloutUrl,
+      body: '{"all":true}',
+    });
+
+    assert.equal(response.status, 200, response.text);
+    const queued = await hub.store.rollouts.listCommands();
+    assert.deepEqual(
+      queued.map(({ action, all }) => ({ action, all })),
+      [{ action: "promote", all: true }],
+    );
+    await clearCommands();
+  });
+
+  it("leaves other paths to the caller", async () => {
+    const response = await request("GET", "/api/v1/clusters", { token: adminToken, base: rolloutUrl });
+
+    assert.deepEqual([response.status, response.text], [418, "not the API"]);
+  });
+});
+
+describe("reliability: security defaults", () => {
+  let rolloutUrl: string;
+
+  before(async () => {
+    rolloutUrl = await serve(createRolloutApi(await hub.opened, { actionWaitMs: 100 }));
+  });
+
+  it("a viewer token or no token cannot pause, resume, abort or promote a rollout", async (t) => {
+    const before = (await hub.store.rollouts.listCommands()).length;
+    const cases: [string, string | undefined, number, RegExp][] = [];
+    for (const action of ["pause", "resume", "abort", "promote"]) {
+      cases.push([action, viewerToken, 403, /viewer and may only read/]);
+      cases.push([action, undefined, 401, /missing API token/]);
+    }
+    let refused = 0;
+    for (const [action, token, status, message] of cases) {
+      const response = await request("POST", `/api/v1/rollouts/web/${action}`, {
+        ...(token ? { token } : {}),
+        base: rolloutUrl,
+      });
+      assert.equal(response.status, status, `${action}: ${response.text}`);
+      assert.match(response.json.error.message, message, action);
+      assert.ok(!response.text.includes(viewerToken), "the token is never echoed");
+      refused += 1;
+    }
+
+    assert.equal((await hub.store.rollouts.listCommands()).length, before, "nothing was queued");
+    t.diagnostic(
+      `${refused} rollout actions by a viewer or without a token; ${refused} refused (403/401), 0 queued`,
+    );
+  });
+
+  it("a bad rollout action, body or method is refused with a status naming the cause", async (t) => {
+    const before = (await hub.store.rollouts.listCommands()).length;
+    const cases: [string, string, string | undefined, number, string, RegExp][] = [
+      [
+        "POST",
+        "/api/v1/rollouts/web/explode",
+        undefined,
+        400,
+        "INVALID_ARGUMENT",
+        /unknown action "explode"/,
+      ],
+      ["POST", "/api/v1/rollouts/nope/pause", undefined, 404, "NOT_FOUND", /rollout nope does not exist/],
+      [
+        "POST",
+        "/api/v1/rollouts/web/pause",
+        '{"all":true}',
+        400,
+        "INVALID_ARGUMENT",
+        /"all" goes with the promote action only/,
+      ],
+      [
+        "POST",
+        "/api/v1/rollouts/web/promote",
+        "{all",
+        400,
+        "INVALID_ARGUMENT",
+        /rollout web: the body is not JSON/,
+      ],
+      ["POST", "/api/v1/rollouts/web/promote", "[true]", 400, "INVALID_ARGUMENT", /must be a JSON object/],
+      ["POST", "/api/v1/rollouts/web/promote", '{"al":true}', 400, "INVALID_ARGUMENT", /"al" is unknown/],
+      [
+        "POST",
+        "/api/v1/rollouts/web/promote",
+        '{"all":"yes"}',
+        400,
+        "INVALID_ARGUMENT",
+        /"all" must be true/,
+      ],
+      ["GET", "/api/v1/rollouts/web/pause", undefined, 405, "UNIMPLEMENTED", /use POST/],
+      ["DELETE", "/api/v1/rollouts/web", undefined, 405, "UNIMPLEMENTED", /use GET/],
+      ["POST", "/api/v1/rollouts/web/pause/now", undefined, 404, "NOT_FOUND", /no route/],
+      ["GET", "/api/v1/rollouts/%E0%A4%A", undefined, 400, "INVALID_ARGUMENT", /not valid URL encoding/],
+    ];
+    for (const [method, path, body, status, code, message] of cases) {
+      const response = await request(method, path, {
+        token: adminToken,
+        base: rolloutUrl,
+        ...(body !== undefined ? { body } : {}),
+      });
+      assert.equal(response.status, status, `${method} ${path}: ${response.text}`);
+      assert.equal(response.json.error.code, code, `${method} ${path}`);
+      assert.match(response.json.error.message, message, `${method} ${path}`);
+    }
+
+    assert.equal((await hub.store.rollouts.listCommands()).length, before, "nothing was queued");
+    t.diagnostic(
+      `${cases.length} malformed rollout requests; ${cases.length} refused with 400/404/405, 0 queued`,
+    );
+  });
+
+  it("a viewer limited to staging clusters sees no member, failure or waiting cluster of prod", async (t) => {
+    const token = await hub.createApiToken("viewer", { name: "staging-only", selector: "env=staging" });
+
+    const listed = await request("GET", "/api/v1/rollouts", { token, base: rolloutUrl });
+    const one = await request("GET", "/api/v1/rollouts/web", { token, base: rolloutUrl });
+
+    assert.equal(listed.status, 200, listed.text);
+    const views: ViewJson[] = listed.json.rollouts;
+    const clusters = views.flatMap((view) => [
+      ...view.members.map((m) => m.cluster),
+      ...view.waitingClusters,
+      ...view.failures.map((failure) => failure.cluster),
+    ]);
+    assert.ok(clusters.length > 0, "the staging members are shown");
+    assert.deepEqual([...new Set(clusters)], ["ro-staging-1"]);
+    assert.ok(!listed.text.includes("ro-prod-"), "no prod cluster name anywhere in the answer");
+    assert.equal(one.status, 200, one.text);
+    assert.deepEqual(one.json.counts, {
+      updated: 1,
+      updating: 0,
+      waiting: 0,
+      failed: 0,
+      rolledBack: 0,
+      skipped: 0,
+    });
+    t.diagnostic(
+      `${views.length} rollouts shown to a staging-only viewer with ${clusters.length} cluster mentions; 0 name a prod cluster`,
+    );
   });
 });

@@ -15,7 +15,11 @@ import {
   WatchFleetResponseSchema,
 } from "@flotilla/proto/gen/flotilla/v1/fleet_pb";
 import { type GrpcCode, GrpcError, type HandlerContext, type ServiceImpl } from "@flotilla/proto/grpc";
-import type { Logger } from "../server/hub-runtime.js";
+import { authorize, type Principal } from "../auth/api-auth.js";
+import { listRolloutViews, requestRolloutAction } from "../rollout/rollout-commands.js";
+import type { RolloutView } from "../rollout/rollout-view.js";
+import type { HubRuntime, Logger } from "../server/hub-runtime.js";
+import { createApiAccess } from "./api-access.js";
 import { BadRequestError, parseHttpInput } from "./parse-http-input.js";
 
 const PREFIX = "/api/v1/";
@@ -25,6 +29,7 @@ const PING_INTERVAL_MS = 15_000;
 type Method = "GET" | "POST" | "PATCH" | "DELETE";
 type Rpc = keyof ServiceImpl<typeof FleetService>;
 type Route = { method: Method; path: string; rpc: Rpc };
+type RolloutRoute = { method: Method; path: string; answer: "list" | "get" | "action" };
 
 /** Path parameters are named after the request field they fill. */
 const ROUTES: readonly Route[] = [
@@ -47,6 +52,14 @@ const ROUTES: readonly Route[] = [
   { method: "GET", path: "events", rpc: "listEvents" },
   { method: "GET", path: "watch", rpc: "watchFleet" },
 ];
+
+/** Answered from the store by createRolloutApi (no FleetService method behind them). */
+const ROLLOUT_ROUTES: readonly RolloutRoute[] = [
+  { method: "GET", path: "rollouts", answer: "list" },
+  { method: "GET", path: "rollouts/{name}", answer: "get" },
+  { method: "POST", path: "rollouts/{name}/{action}", answer: "action" },
+];
+const ROLLOUT_ACTION_WAIT_MS = 10_000;
 
 const HTTP_STATUS: Partial<Record<GrpcCode, number>> = {
   INVALID_ARGUMENT: 400,
@@ -86,17 +99,7 @@ export function createHttpApi(
     const url = new URL(req.url ?? "/", "http://localhost");
     if (url.pathname !== PREFIX.slice(0, -1) && !url.pathname.startsWith(PREFIX)) return false;
     try {
-      const match = matchRoute(req.method ?? "GET", url.pathname.slice(PREFIX.length));
-      if (match.kind === "none")
-        throw new HttpError(404, "NOT_FOUND", `no route ${req.method} ${url.pathname}`);
-      if (match.kind === "method") {
-        res.setHeader("allow", match.allowed.join(", "));
-        throw new HttpError(
-          405,
-          "UNIMPLEMENTED",
-          `method ${req.method} is not allowed on ${url.pathname}; use ${match.allowed.join(" or ")}`,
-        );
-      }
+      const match = routeOrThrow(ROUTES, req, res, url.pathname);
       const body =
         req.method === "GET" || req.method === "DELETE" ? "" : await readBody(req, res, maxBodyBytes);
       const method = FleetService.method[match.route.rpc];
@@ -122,16 +125,163 @@ export function createHttpApi(
   };
 }
 
-type Match =
-  | { kind: "route"; route: Route; params: Record<string, string> }
+export type RolloutApiOptions = {
+  /** Where unexpected failures are logged (without request bodies or headers). */
+  log?: Logger;
+  /** Default 1 MiB; larger bodies get 413. */
+  maxBodyBytes?: number;
+  /**
+   * How long an action waits for the resolving replica to carry it out before answering
+   * `applied: false` (the command stays queued); default 10 s.
+   */
+  actionWaitMs?: number;
+};
+
+/**
+ * The rollout routes of /api/v1 (docs/rollouts.md), answered from the store so every replica
+ * answers the same, with the tokens of the rest of the API:
+ *
+ *   GET  /api/v1/rollouts                  viewer  {"rollouts": RolloutView[], "canControl": boolean}
+ *   GET  /api/v1/rollouts/{name}           viewer  RolloutView
+ *   POST /api/v1/rollouts/{name}/{action}  admin   {"applied": boolean, "rollout": RolloutView}
+ *
+ * `canControl` tells the dashboard whether the token may act. `action` is pause, resume, abort or
+ * promote; the body is empty or `{"all": true}` (promote only: release every step). `applied`
+ * is false when the resolving replica did not carry the command out within `actionWaitMs`: it
+ * stays queued (also when the client goes away first). A viewer limited to some clusters sees
+ * only the members, waiting clusters and failures of its clusters, and a rollout with none of
+ * them not at all (404, as for an unknown one), as ListRollouts narrows them. Unknown rollout 404, bad action or body 400, a viewer acting 403. Resolves false,
+ * without answering, for any other path; never rejects for a request it answered.
+ */
+export function createRolloutApi(
+  runtime: HubRuntime,
+  options: RolloutApiOptions = {},
+): (req: IncomingMessage, res: ServerResponse) => Promise<boolean> {
+  const maxBodyBytes = options.maxBodyBytes ?? MAX_BODY_BYTES;
+  const actionWaitMs = options.actionWaitMs ?? ROLLOUT_ACTION_WAIT_MS;
+  const access = createApiAccess(runtime);
+  const { store } = runtime;
+
+  /** Every rollout (or the one named) as `principal` may see it. */
+  async function visibleViews(principal: Principal, name?: string): Promise<RolloutView[]> {
+    let clusterVisible: ((cluster: string) => boolean) | undefined;
+    if (access.isLimited(principal)) {
+      const scope = access.scope(principal);
+      const visible = new Set(
+        (await store.clusters.list())
+          .filter((cluster) => scope(cluster.labels))
+          .map((cluster) => cluster.name),
+      );
+      clusterVisible = (cluster) => visible.has(cluster);
+    }
+    return listRolloutViews(store, {
+      ...(name !== undefined ? { name } : {}),
+      ...(clusterVisible ? { clusterVisible } : {}),
+    });
+  }
+
+  return async (req, res) => {
+    const url = new URL(req.url ?? "/", "http://localhost");
+    const path = url.pathname;
+    if (path !== `${PREFIX}rollouts` && !path.startsWith(`${PREFIX}rollouts/`)) return false;
+    try {
+      const { route, params } = routeOrThrow(ROLLOUT_ROUTES, req, res, path);
+      const context = createContext(req, res);
+      // Acting on a rollout needs an admin token, as UpdateRollout does.
+      const principal = await access.caller(context, route.answer === "action" ? "admin" : "read");
+      const name = params.name ?? "";
+      if (route.answer === "list") {
+        sendJson(res, 200, {
+          rollouts: await visibleViews(principal),
+          canControl: authorize(principal, { verb: "admin" }).ok,
+        });
+        return true;
+      }
+      if (route.answer === "get") {
+        const [view] = await visibleViews(principal, name);
+        if (!view) throw new HttpError(404, "NOT_FOUND", `rollout ${name} does not exist`);
+        sendJson(res, 200, view);
+        return true;
+      }
+      const all = parseActionBody(name, await readBody(req, res, maxBodyBytes));
+      const outcome = await requestRolloutAction(
+        store,
+        { name, action: params.action ?? "", all, actor: principal.name },
+        actionWaitMs,
+        context.signal,
+      );
+      if (!outcome.ok)
+        throw new HttpError(
+          outcome.reason === "not-found" ? 404 : 400,
+          outcome.reason === "not-found" ? "NOT_FOUND" : "INVALID_ARGUMENT",
+          outcome.message,
+        );
+      sendJson(res, 200, { applied: outcome.applied, rollout: outcome.rollout });
+    } catch (error) {
+      sendError(res, error, options.log);
+    }
+    return true;
+  };
+}
+
+/** `all` from an action's body: empty, or a JSON object with at most a boolean `all`. */
+function parseActionBody(rollout: string, body: string): boolean {
+  if (body.trim() === "") return false;
+  let json: unknown;
+  try {
+    json = JSON.parse(body);
+  } catch {
+    throw new HttpError(400, "INVALID_ARGUMENT", `rollout ${rollout}: the body is not JSON`);
+  }
+  if (typeof json !== "object" || json === null || Array.isArray(json))
+    throw new HttpError(400, "INVALID_ARGUMENT", `rollout ${rollout}: the body must be a JSON object`);
+  for (const [key, value] of Object.entries(json)) {
+    if (key !== "all")
+      throw new HttpError(
+        400,
+        "INVALID_ARGUMENT",
+        `rollout ${rollout}: body field ${JSON.stringify(key)} is unknown; only "all" is allowed`,
+      );
+    if (typeof value !== "boolean")
+      throw new HttpError(400, "INVALID_ARGUMENT", `rollout ${rollout}: "all" must be true or false`);
+  }
+  return (json as { all?: boolean }).all ?? false;
+}
+
+type Match<R> =
+  | { kind: "route"; route: R; params: Record<string, string> }
   | { kind: "method"; allowed: Method[] }
   | { kind: "none" };
 
-function matchRoute(method: string, path: string): Match {
+/** The route of `pathname` in `routes` with its parameters; HttpError 404 or 405 (with `allow`) otherwise. */
+function routeOrThrow<R extends { method: Method; path: string }>(
+  routes: readonly R[],
+  req: IncomingMessage,
+  res: ServerResponse,
+  pathname: string,
+): { route: R; params: Record<string, string> } {
+  const match = matchRoute(routes, req.method ?? "GET", pathname.slice(PREFIX.length));
+  if (match.kind === "none") throw new HttpError(404, "NOT_FOUND", `no route ${req.method} ${pathname}`);
+  if (match.kind === "method") {
+    res.setHeader("allow", match.allowed.join(", "));
+    throw new HttpError(
+      405,
+      "UNIMPLEMENTED",
+      `method ${req.method} is not allowed on ${pathname}; use ${match.allowed.join(" or ")}`,
+    );
+  }
+  return match;
+}
+
+function matchRoute<R extends { method: Method; path: string }>(
+  routes: readonly R[],
+  method: string,
+  path: string,
+): Match<R> {
   const segments = path.split("/");
   if (segments.at(-1) === "") segments.pop();
   const allowed: Method[] = [];
-  for (const route of ROUTES) {
+  for (const route of routes) {
     const params = matchPath(route.path.split("/"), segments);
     if (!params) continue;
     if (route.method === method) return { kind: "route", route, params };

@@ -103,7 +103,14 @@ describe("dashboard serving", () => {
   });
 
   it("leaves paths it does not own to the caller", async () => {
-    for (const path of ["/api/v1/clusters", "/healthz", "/uix", "/ui/other", "/webhooks/github"]) {
+    for (const path of [
+      "/api/v1/clusters",
+      "/api/v1/rolloutsx",
+      "/healthz",
+      "/uix",
+      "/ui/other",
+      "/webhooks/github",
+    ]) {
       const response = await fetch(`${baseUrl}${path}`);
       assert.equal(response.status, 418, path);
       await response.text();
@@ -114,6 +121,25 @@ describe("dashboard serving", () => {
     const response = await fetch(`${baseUrl}/api/v1/grid`);
     assert.equal(response.status, 401);
     assert.equal(((await response.json()) as { error: { code: string } }).error.code, "UNAUTHENTICATED");
+  });
+
+  it("owns /api/v1/rollouts: the rollout routes with the API's tokens", async () => {
+    const token = await hub.createApiToken("viewer", { name: "dashboard-rollouts" });
+
+    const refused = await fetch(`${baseUrl}/api/v1/rollouts`);
+    const listed = await fetch(`${baseUrl}/api/v1/rollouts`, {
+      headers: { authorization: `Bearer ${token}` },
+    });
+    const missing = await fetch(`${baseUrl}/api/v1/rollouts/none`, {
+      headers: { authorization: `Bearer ${token}` },
+    });
+
+    assert.equal(refused.status, 401);
+    await refused.text();
+    assert.equal(listed.status, 200);
+    assert.deepEqual(await listed.json(), { rollouts: [], canControl: false });
+    assert.equal(missing.status, 404);
+    assert.match(((await missing.json()) as { error: { message: string } }).error.message, /rollout none/);
   });
 
   it("answers 500 without paths when the assets are missing, and logs where it looked", async () => {

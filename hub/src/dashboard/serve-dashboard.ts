@@ -1,7 +1,9 @@
 /**
  * The web dashboard, served by the hub itself (no CDN, nothing external): `GET /` and `/ui/`
  * answer index.html, `/ui/assets/<file>` the bundled script and stylesheet, and
- * `/api/v1/grid` the grid's data (grid-route.ts). The assets are generated from hub/web by
+ * `/api/v1/grid` the grid's data (grid-route.ts) and `/api/v1/rollouts...` the rollouts
+ * (createRolloutApi of ../api/http-api.ts, answered here because this handler is given the
+ * runtime they are read from). The assets are generated from hub/web by
  * hub/scripts/build-dashboard.mjs into ./assets, read once on first use and kept in memory.
  *
  * Every answer carries a strict Content-Security-Policy (only this origin; no inline script or
@@ -11,6 +13,7 @@
 import { createHash } from "node:crypto";
 import { readFile } from "node:fs/promises";
 import type { IncomingMessage, ServerResponse } from "node:http";
+import { createRolloutApi } from "../api/http-api.js";
 import type { HubRuntime, Logger } from "../server/hub-runtime.js";
 import { createGridHandler, GRID_PATH } from "./grid-route.js";
 
@@ -63,6 +66,7 @@ export function createDashboardHandler(
   const { log } = options;
   const assetsUrl = options.assetsUrl ?? new URL("./assets/", import.meta.url);
   const grid = createGridHandler(options.runtime, log);
+  const rollouts = createRolloutApi(options.runtime, { log });
   let assets: Promise<Map<string, Asset>> | undefined;
 
   /** Reads every asset once; a failed read is retried on the next request. */
@@ -80,6 +84,7 @@ export function createDashboardHandler(
       await grid(req, res);
       return true;
     }
+    if (await rollouts(req, res)) return true;
     const name = INDEX_PATHS.has(path)
       ? "index.html"
       : path.startsWith(ASSET_PREFIX)

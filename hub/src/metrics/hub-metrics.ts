@@ -1,7 +1,8 @@
 /**
  * The hub's Prometheus metrics: one Registry per hub (tests start several hubs in one process),
  * names `flotilla_hub_*` with units in them. No metric has a label per cluster or per app, so the
- * number of series stays the same at 10,000 clusters. Counters and histograms are fed through
+ * number of series stays the same at 10,000 clusters; the `flotilla_rollout_*` gauges (named as
+ * docs/rollouts.md promises) have a series per declared rollout, read from the store on scrape. Counters and histograms are fed through
  * the narrow observer types the instrumented code declares (AgentServiceMetrics,
  * ResolverMetrics); gauges of state (fleet index, bus, leadership, delivery queues) are read
  * when Prometheus scrapes.
@@ -12,7 +13,15 @@ import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom
 import type { AgentServiceMetrics, AgentServiceStats } from "../agents/agent-service.js";
 import type { BusStats } from "../bus/bus.js";
 import type { IndexCounts } from "../fleet/fleet-index.js";
+import { ROLLOUT_PHASES } from "../rollout/rollout-state.js";
+import {
+  type MemberState,
+  type RolloutView,
+  readRolloutState,
+  viewRollout,
+} from "../rollout/rollout-view.js";
 import type { ResolverMetrics } from "../server/resolver-loop.js";
+import type { RolloutRecord } from "../store/store.js";
 
 /** What the scrape-time gauges read; each part is optional until the hub has made it. */
 export type HubMetricSources = {
@@ -20,6 +29,8 @@ export type HubMetricSources = {
   bus?: { stats(): BusStats };
   agents?: { stats(): AgentServiceStats };
   isLeader?: () => boolean;
+  /** The stored rollouts (`store.rollouts`), for the flotilla_rollout_* gauges. */
+  rollouts?: { list(): Promise<RolloutRecord[]> };
 };
 
 export type RouteGroup = "api" | "webhooks" | "dashboard" | "other";
@@ -41,6 +52,14 @@ const RESOLVE_BUCKETS_S = [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300
 const CLUSTER_STATES = ["Connected", "Disconnected", "Pending"] as const;
 const HEALTH_CODES = ["Healthy", "Progressing", "Degraded", "Suspended", "Missing", "Unknown"] as const;
 const SYNC_CODES = ["Synced", "OutOfSync", "Unknown"] as const;
+const MEMBER_STATES: readonly MemberState[] = [
+  "updated",
+  "updating",
+  "waiting",
+  "failed",
+  "rolledBack",
+  "skipped",
+];
 
 /**
  * A fresh registry with every hub metric. `defaultMetrics` (default true) adds prom-client's
@@ -111,6 +130,74 @@ export function createHubMetrics(options: { defaultMetrics?: boolean } = {}): Hu
     registers,
     collect() {
       this.set(sources.isLeader?.() ? 1 : 0);
+    },
+  });
+  // One store read serves the four rollout gauges of a scrape: the registry calls every collect
+  // in one synchronous pass, so the read is shared until the next microtask. A failed read
+  // leaves the rollout gauges without series for that scrape rather than failing the scrape.
+  let rolloutViews: Promise<RolloutView[]> | undefined;
+  const readRollouts = (): Promise<RolloutView[]> => {
+    if (!rolloutViews) {
+      const list = sources.rollouts?.list() ?? Promise.resolve([]);
+      rolloutViews = list.then(
+        (records) =>
+          records.flatMap((record) => {
+            const state = readRolloutState(record.state);
+            return state ? [viewRollout(state)] : [];
+          }),
+        () => [],
+      );
+      queueMicrotask(() => {
+        rolloutViews = undefined;
+      });
+    }
+    return rolloutViews;
+  };
+  new Gauge({
+    name: "flotilla_rollout_phase",
+    help: "1 for the phase each rollout is in, 0 for its other phases.",
+    labelNames: ["rollout", "phase"] as const,
+    registers,
+    async collect() {
+      const views = await readRollouts();
+      this.reset();
+      for (const view of views)
+        for (const phase of ROLLOUT_PHASES)
+          this.set({ rollout: view.name, phase }, view.phase === phase ? 1 : 0);
+    },
+  });
+  new Gauge({
+    name: "flotilla_rollout_step",
+    help: "The step each rollout is at, 1-based; steps + 1 once every step passed.",
+    labelNames: ["rollout"] as const,
+    registers,
+    async collect() {
+      const views = await readRollouts();
+      this.reset();
+      for (const view of views) this.set({ rollout: view.name }, view.step);
+    },
+  });
+  new Gauge({
+    name: "flotilla_rollout_steps",
+    help: "Steps of each rollout, including the implicit last one for members no step selects.",
+    labelNames: ["rollout"] as const,
+    registers,
+    async collect() {
+      const views = await readRollouts();
+      this.reset();
+      for (const view of views) this.set({ rollout: view.name }, view.stepCount);
+    },
+  });
+  new Gauge({
+    name: "flotilla_rollout_members",
+    help: "Members (one app in one cluster) of each rollout by state.",
+    labelNames: ["rollout", "state"] as const,
+    registers,
+    async collect() {
+      const views = await readRollouts();
+      this.reset();
+      for (const view of views)
+        for (const state of MEMBER_STATES) this.set({ rollout: view.name, state }, view.counts[state]);
     },
   });
   const busCounter = (name: string, help: string, read: (stats: BusStats) => number) =>

@@ -97,5 +97,13 @@ export async function listRolloutViews(
 function narrowRollout(state: RolloutState, visible: (cluster: string) => boolean): RolloutState | undefined {
   const members = state.members.filter((member) => visible(member.cluster));
   if (members.length === 0) return undefined;
-  return { ...state, members, failures: state.failures.filter((failure) => visible(failure.cluster)) };
+  // The last transition's message may name clusters out of sight: then it is not shown.
+  const hidden = state.members.filter((member) => !visible(member.cluster)).map((member) => member.cluster);
+  const message = hidden.some((cluster) => state.message.includes(cluster)) ? "" : state.message;
+  return {
+    ...state,
+    message,
+    members,
+    failures: state.failures.filter((failure) => visible(failure.cluster)),
+  };
 }

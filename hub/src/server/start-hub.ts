@@ -111,6 +111,7 @@ export async function startHub(config: HubConfig, options: StartHubOptions = {})
       metrics: metrics.agents,
     });
     metrics.observe({ index, bus, agents: agentService });
+    metrics.observe({ rollouts: store.rollouts });
     const grpcServer = createServer({
       maxReceiveMessageBytes: config.maxMessageBytes,
       maxSendMessageBytes: config.maxMessageBytes,

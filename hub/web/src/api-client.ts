@@ -1,6 +1,6 @@
 /**
- * The hub's HTTP API from the browser: GET requests with `Authorization: Bearer <token>`,
- * JSON answers, and the API's JSON errors as ApiError. A 401 also tells the shell, which shows
+ * The hub's HTTP API from the browser: GET and POST requests with `Authorization: Bearer
+ * <token>`, JSON answers, and the API's JSON errors as ApiError. A 401 also tells the shell, which shows
  * the sign-in form with the hub's message.
  */
 import { readToken } from "./session.js";
@@ -20,6 +20,8 @@ export type Query = Record<string, string | number | boolean | undefined>;
 export type ApiClient = {
   /** GETs `path` (below the hub's origin) with `query`; rejects with ApiError. */
   get<T>(path: string, query?: Query, signal?: AbortSignal): Promise<T>;
+  /** POSTs `body` as JSON (no body when undefined) to `path`; rejects with ApiError. */
+  post<T>(path: string, body?: unknown): Promise<T>;
   /** The Authorization header value, for requests the client does not make (the watch). */
   authorization(): string | undefined;
 };
@@ -32,38 +34,55 @@ export function createApiClient(onUnauthenticated: (message: string) => void): A
   };
   return {
     authorization,
-    async get<T>(path: string, query: Query = {}, signal?: AbortSignal): Promise<T> {
+    get<T>(path: string, query: Query = {}, signal?: AbortSignal): Promise<T> {
       const url = new URL(path, location.origin);
       for (const [name, value] of Object.entries(query)) {
         if (value === undefined || value === "" || value === false) continue;
         url.searchParams.set(name, String(value));
       }
-      const header = authorization();
-      const response = await fetch(url, {
-        headers: header
-          ? { authorization: header, accept: "application/json" }
-          : { accept: "application/json" },
-        cache: "no-store",
-        ...(signal ? { signal } : {}),
+      return send<T>(url, path, { method: "GET", ...(signal ? { signal } : {}) });
+    },
+    post<T>(path: string, body?: unknown): Promise<T> {
+      return send<T>(new URL(path, location.origin), path, {
+        method: "POST",
+        ...(body === undefined ? {} : { body: JSON.stringify(body), contentType: "application/json" }),
       });
-      const text = await response.text();
-      let body: unknown;
-      try {
-        body = text === "" ? undefined : JSON.parse(text);
-      } catch {
-        body = undefined;
-      }
-      if (!response.ok) {
-        const error = (body as { error?: { code?: string; message?: string } } | undefined)?.error;
-        const failure = new ApiError(
-          response.status,
-          error?.code ?? `HTTP_${response.status}`,
-          error?.message ?? `${path}: HTTP ${response.status}`,
-        );
-        if (response.status === 401) onUnauthenticated(failure.message);
-        throw failure;
-      }
-      return body as T;
     },
   };
+
+  async function send<T>(
+    url: URL,
+    path: string,
+    options: { method: string; body?: string; contentType?: string; signal?: AbortSignal },
+  ): Promise<T> {
+    const headers: Record<string, string> = { accept: "application/json" };
+    const header = authorization();
+    if (header) headers.authorization = header;
+    if (options.contentType) headers["content-type"] = options.contentType;
+    const response = await fetch(url, {
+      method: options.method,
+      headers,
+      cache: "no-store",
+      ...(options.body !== undefined ? { body: options.body } : {}),
+      ...(options.signal ? { signal: options.signal } : {}),
+    });
+    const text = await response.text();
+    let body: unknown;
+    try {
+      body = text === "" ? undefined : JSON.parse(text);
+    } catch {
+      body = undefined;
+    }
+    if (!response.ok) {
+      const error = (body as { error?: { code?: string; message?: string } } | undefined)?.error;
+      const failure = new ApiError(
+        response.status,
+        error?.code ?? `HTTP_${response.status}`,
+        error?.message ?? `${path}: HTTP ${response.status}`,
+      );
+      if (response.status === 401) onUnauthenticated(failure.message);
+      throw failure;
+    }
+    return body as T;
+  }
 }

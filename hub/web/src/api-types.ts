@@ -1,10 +1,12 @@
 /**
- * The JSON the dashboard reads: the grid route (hub/src/dashboard/grid-route.ts) and the
- * protobuf JSON mapping of FleetService responses (docs/api.md). Only the fields it uses.
+ * The JSON the dashboard reads: the grid route (hub/src/dashboard/grid-route.ts), the rollout
+ * routes (createRolloutApi in hub/src/api/http-api.ts) and the protobuf JSON mapping of
+ * FleetService responses (docs/api.md). Only the fields it uses.
  */
 
 import type { GridResponse, GridCluster as SentGridCluster } from "../../src/dashboard/grid-types.js";
 import type { StatusCounts } from "../../src/fleet/fleet-index.js";
+import type { RolloutView } from "../../src/rollout/rollout-view.js";
 
 export type { GridApp } from "../../src/dashboard/grid-types.js";
 export type Counts = StatusCounts;
@@ -137,3 +139,11 @@ export type WatchMessage = {
   statusRemoved?: StatusRowJson;
   dropped?: number;
 };
+
+export type { RolloutView } from "../../src/rollout/rollout-view.js";
+
+/** GET /api/v1/rollouts. */
+export type RolloutListJson = { rollouts: RolloutView[]; canControl: boolean };
+
+/** POST /api/v1/rollouts/{name}/{action}. */
+export type RolloutActionJson = { applied: boolean; rollout: RolloutView };

@@ -34,3 +34,15 @@ export function formatLabels(labels: Record<string, string> | undefined): string
     .map(([key, value]) => `${key}=${value}`)
     .join(", ");
 }
+
+/** "45 s", "4 min 3 s", "2 h 5 min", "1 d 3 h"; "0 s" for zero or less. */
+export function formatDuration(ms: number): string {
+  const seconds = Math.max(0, Math.round(ms / 1000));
+  if (seconds < 60) return `${seconds} s`;
+  const minutes = Math.floor(seconds / 60);
+  if (minutes < 60) return seconds % 60 === 0 ? `${minutes} min` : `${minutes} min ${seconds % 60} s`;
+  const hours = Math.floor(minutes / 60);
+  if (hours < 24) return minutes % 60 === 0 ? `${hours} h` : `${hours} h ${minutes % 60} min`;
+  const days = Math.floor(hours / 24);
+  return hours % 24 === 0 ? `${days} d` : `${days} d ${hours % 24} h`;
+}

@@ -10,7 +10,8 @@ import { el, replaceChildren } from "./elements.js";
 import { createGridView } from "./grid-view.js";
 import { type LiveState, startLiveUpdates } from "./live-updates.js";
 import { createLoginView } from "./login-view.js";
-import { parseRoute, type Route } from "./router.js";
+import { createRolloutsView } from "./rollouts-view.js";
+import { parseRoute, type Route, rolloutsHash } from "./router.js";
 import { clearToken, readToken, storeToken, takeTokenFromLocation } from "./session.js";
 import type { View, ViewContext } from "./view.js";
 
@@ -35,7 +36,12 @@ function start(): void {
     "header",
     { class: "topbar" },
     el("a", { class: "brand", href: "#/" }, "Flotilla"),
-    el("nav", { "aria-label": "Main" }, el("a", { href: "#/" }, "Fleet")),
+    el(
+      "nav",
+      { "aria-label": "Main" },
+      el("a", { href: "#/" }, "Fleet"),
+      el("a", { href: rolloutsHash(), id: "nav-rollouts" }, "Rollouts"),
+    ),
     el("span", { class: "spacer" }),
     live,
     signOut,
@@ -109,11 +115,12 @@ function start(): void {
   function showRoute(): void {
     if (!signedIn) return;
     const next = parseRoute(location.hash);
+    // The same page with other parameters is updated in place; a named page only for its name.
     const samePage =
       view !== undefined &&
       route !== undefined &&
       route.view === next.view &&
-      (next.view === "grid" || (route.view !== "grid" && route.name === next.name));
+      (!("name" in next) || ("name" in route && route.name === next.name));
     route = next;
     if (samePage && view) {
       view.update(next);
@@ -125,7 +132,9 @@ function start(): void {
         ? createClusterView(context, next)
         : next.view === "app"
           ? createAppView(context, next)
-          : createGridView(context, next);
+          : next.view === "rollouts"
+            ? createRolloutsView(context)
+            : createGridView(context, next);
     document.body.className = `page-${next.view}`;
     replaceChildren(main, view.element);
     main.focus({ preventScroll: true });

@@ -1,13 +1,14 @@
 /**
  * Pages by `location.hash`, so every view is a link: `#/` (the grid, filters in the query:
  * `#/?selector=env%3Dprod&health=Degraded`), `#/clusters/NAME`, `#/apps/NAME` (optionally
- * `?cluster=C` to pick whose resources are shown).
+ * `?cluster=C` to pick whose resources are shown), `#/rollouts` (every rollout).
  */
 
 export type Route =
   | { view: "grid"; params: URLSearchParams }
   | { view: "cluster"; name: string; params: URLSearchParams }
-  | { view: "app"; name: string; params: URLSearchParams };
+  | { view: "app"; name: string; params: URLSearchParams }
+  | { view: "rollouts"; params: URLSearchParams };
 
 export function parseRoute(hash: string): Route {
   const text = hash.replace(/^#/, "");
@@ -18,6 +19,7 @@ export function parseRoute(hash: string): Route {
   const name = segments[1] === undefined ? "" : safeDecode(segments[1]);
   if (segments[0] === "clusters" && name !== "") return { view: "cluster", name, params };
   if (segments[0] === "apps" && name !== "") return { view: "app", name, params };
+  if (segments[0] === "rollouts") return { view: "rollouts", params };
   return { view: "grid", params };
 }
 
@@ -46,4 +48,8 @@ export function clusterHash(name: string): string {
 
 export function appHash(name: string, cluster?: string): string {
   return `#/apps/${encodeURIComponent(name)}${cluster ? `?cluster=${encodeURIComponent(cluster)}` : ""}`;
+}
+
+export function rolloutsHash(): string {
+  return "#/rollouts";
 }
