@@ -231,10 +231,14 @@ async function waitIndexed(
     });
     seen = grid.counts.total;
     if (seen >= expected) return performance.timeOrigin + performance.now();
-    if (sentAtMs !== undefined && performance.now() - sentAtMs > DRAIN_TIMEOUT_MS)
+    if (sentAtMs !== undefined && performance.now() - sentAtMs > DRAIN_TIMEOUT_MS) {
+      // Tells a hub still working through its backlog (the counter short of what was sent)
+      // from reports lost after they were taken.
+      const taken = await readStatusCounter(api).catch(() => Number.NaN);
       throw new Error(
-        `status-ingest: ${DRAIN_TIMEOUT_MS} ms after the last send the hub shows ${seen} of ${expected} apps ${health}`,
+        `status-ingest: ${DRAIN_TIMEOUT_MS} ms after the last send the hub shows ${seen} of ${expected} apps ${health}; it has taken ${taken} reports in all so far`,
       );
+    }
     await new Promise((resolve) => setTimeout(resolve, POLL_MS));
   }
 }
